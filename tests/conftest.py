@@ -1,0 +1,46 @@
+"""Shared helpers: run the project's playbooks and read their recap."""
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.M)
+
+
+def run(cmd, timeout=1800, check=True, **kwargs):
+    """Run a command from the project root; on failure show its tail in the assertion."""
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+    if check:
+        assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def playbook(name, *extra, check=True):
+    return run(["ansible-playbook", name, *extra], check=check)
+
+
+def recap(output):
+    """Per-host counters of the last PLAY RECAP in an ansible-playbook output."""
+    hosts = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+             for m in RECAP.finditer(output)}
+    assert hosts, f"no PLAY RECAP in output:\n{output[-3000:]}"
+    return hosts
+
+
+def port_open(port, host="127.0.0.1"):
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT
