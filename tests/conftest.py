@@ -42,5 +42,8 @@ def port_open(port, host="127.0.0.1"):
 
 
 @pytest.fixture(scope="session")
-def root():
-    return ROOT
+def platform():
+    """The local platform, brought up once per session by `make up` and torn down at the end."""
+    proc = run(["make", "up"])
+    yield proc
+    playbook("teardown.yml")

@@ -27,11 +27,8 @@ SUPERVISORCTL = [str(CACHE / "supervisor-venv/bin/supervisorctl"), "-c", str(HOM
 
 
 @pytest.fixture(scope="module")
-def first_up():
-    """The first `make up` of this session; the platform is torn down after the module."""
-    proc = run(["make", "up"])
-    yield proc
-    playbook("teardown.yml")
+def first_up(platform):
+    return platform
 
 
 def prom_query(expr):

@@ -1,5 +1,5 @@
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 
@@ -21,7 +21,7 @@ options:
     type: str
   bearer_token:
     description:
-      - Bearer token sent as C(Authorization: Bearer ...). Never logged.
+      - "Bearer token, sent as the C(Authorization: Bearer) header. Never logged."
       - Mutually exclusive with O(url_username).
     type: str
   validate_certs:

@@ -1,5 +1,5 @@
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared Kafka connection handling for the fraudstream.platform modules."""
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def client_config(params):
         security_protocol=params["security_protocol"],
         request_timeout_ms=params["request_timeout_ms"],
         # Fail fast on an unreachable cluster instead of retrying for a minute.
-        api_version_auto_timeout_ms=min(params["request_timeout_ms"], 30000),
+        bootstrap_timeout_ms=params["request_timeout_ms"],
     )
     for key in ("sasl_mechanism", "sasl_plain_username", "sasl_plain_password",
                 "ssl_cafile", "ssl_certfile", "ssl_keyfile"):

@@ -1,5 +1,5 @@
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading topics from a cluster, shared by kafka_topic and kafka_topic_info."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ except ImportError:
     pass  # reported by KafkaModuleClient
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
-# ConfigSourceType.DYNAMIC_TOPIC_CONFIG: a value set on the topic itself.
-DYNAMIC_TOPIC_CONFIG = 1
+# A value set on the topic itself (kafka-python names the ConfigSourceType).
+DYNAMIC_TOPIC_CONFIG = "DYNAMIC_TOPIC_CONFIG"
 
 
 def describe_topics(client, names, with_offsets=False):
@@ -43,7 +43,7 @@ def describe_topics(client, names, with_offsets=False):
                 for p in partitions],
             "config": {k: e["value"] for k, e in sorted(entries.items()) if e.get("value") is not None},
             "overrides": {k: e["value"] for k, e in sorted(entries.items())
-                          if int(e.get("config_source", 0)) == DYNAMIC_TOPIC_CONFIG},
+                          if str(e.get("config_source")) == DYNAMIC_TOPIC_CONFIG},
         }
     if with_offsets:
         tps = [TopicPartition(name, p["partition"]) for name, t in topics.items() for p in t["partition_details"]]

@@ -1,5 +1,5 @@
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small Prometheus/Alertmanager HTTP API client for the fraudstream.platform modules."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -11,7 +11,7 @@ description:
   - Returns a consumer group's state and members, and per partition the committed offset, the
     log-end offset and the lag, with totals per topic and overall.
   - Fit for C(until:) loops, for example waiting for a consumer to catch up.
-author: fraudstream developers
+author: fraudstream developers (@fraudstream)
 options:
   group:
     description: Consumer group id.
@@ -84,6 +84,7 @@ total_lag:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import (
     KafkaError,
     KafkaModuleClient,
@@ -123,8 +124,8 @@ def group_lag(client, group, topics):
     offsets = client.offsets(partitions)
     rows, per_topic, total = lag_report(
         {(tp.topic, tp.partition): committed[tp].offset for tp in committed if tp.topic in wanted},
-        {(tp.topic, tp.partition): end for tp, (_, end) in offsets.items()},
-        {(tp.topic, tp.partition): begin for tp, (begin, _) in offsets.items()})
+        {(tp.topic, tp.partition): span[1] for tp, span in offsets.items()},
+        {(tp.topic, tp.partition): span[0] for tp, span in offsets.items()})
     state = description.get("group_state") or "Unknown"
     return dict(exists=bool(members or committed) and state != "Dead", state=state, members=members,
                 partitions=rows, lag_per_topic=per_topic, total_lag=total)

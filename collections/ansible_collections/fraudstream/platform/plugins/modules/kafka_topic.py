@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -13,7 +13,7 @@ description:
   - Refuses, before changing anything, a partition decrease or a replication-factor change, and
     unknown config keys. A new topic is validated by the broker (validate-only create) first.
   - Compares effective values, so repeating a run reports no change.
-author: fraudstream developers
+author: fraudstream developers (@fraudstream)
 options:
   name:
     description: Topic name (ASCII letters, digits, C(.), C(_), C(-); at most 249 characters).
@@ -108,6 +108,7 @@ diff:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import (
     KafkaError,
     KafkaModuleClient,
@@ -126,8 +127,8 @@ from ansible_collections.fraudstream.platform.plugins.module_utils.topic import 
 )
 
 try:
+    from kafka import errors as kafka_errors
     from kafka.admin import AlterConfigOp, ConfigResource, NewPartitions
-    from kafka.errors import InvalidConfigurationError
 except ImportError:
     pass  # reported by KafkaModuleClient
 
@@ -161,11 +162,11 @@ def ensure_created(module, client):
                         "replication_factor": p["replication_factor"] or -1,
                         "configs": config}}
     # The broker validates names, counts and config keys first; nothing is created on error.
-    try:
-        client.admin.create_topics(spec, validate_only=True)
-    except InvalidConfigurationError as exc:
-        client.fail("config of topic '%s' rejected by the broker; check the keys and values in config"
-                    % p["name"], exc)
+    checked = client.admin.create_topics(spec, validate_only=True, raise_errors=False)["topics"][0]
+    if checked["error_code"]:
+        client.close()
+        module.fail_json(msg="topic '%s' cannot be created: the broker says %s: %s" % (
+            p["name"], type(kafka_errors.for_code(checked["error_code"])()).__name__, checked["error_message"]))
     actions = ["create topic (partitions=%s, replication_factor=%s)"
                % (p["partitions"] or "broker default", p["replication_factor"] or "broker default")]
     actions += ["set %s=%s" % kv for kv in sorted(config.items())]

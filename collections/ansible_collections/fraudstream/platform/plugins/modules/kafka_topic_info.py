@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -10,7 +10,7 @@ version_added: 0.1.0
 description:
   - Lists topics, optionally filtered by a name pattern, with per-partition leader, replicas,
     ISR and begin/end offsets, and every config value (with the topic's own overrides apart).
-author: fraudstream developers
+author: fraudstream developers (@fraudstream)
 options:
   name:
     description: Exact topic names to describe. Mutually exclusive with O(pattern).
@@ -77,6 +77,7 @@ names:
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import (
     KafkaError,
     KafkaModuleClient,

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: fraudstream contributors
-# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -16,7 +16,7 @@ description:
   - With O(alertmanager_url), also requires Alertmanager to hold the alert (V(firing)) or not to
     hold it (V(inactive), V(pending)).
   - On timeout, fails with the state it saw and for how long, and the timeline of states.
-author: fraudstream developers
+author: fraudstream developers (@fraudstream)
 options:
   name:
     description: The alert name (the rule's C(alert:) field, label C(alertname)).
@@ -116,6 +116,7 @@ elapsed:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.fraudstream.platform.plugins.module_utils.alert_state import (
     Timeline,
     alertmanager_holds,

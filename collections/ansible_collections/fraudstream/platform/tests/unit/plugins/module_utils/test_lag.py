@@ -10,8 +10,8 @@ def test_lag_is_end_minus_committed_summed_per_topic():
 
 
 def test_uncommitted_partition_lags_from_its_begin_offset():
-    rows, _, total = lag_report({}, {("a", 0): 100}, {("a", 0): 40})
-    assert rows[0]["committed_offset"] is None and total == 60
+    rows, per_topic, total = lag_report({}, {("a", 0): 100}, {("a", 0): 40})
+    assert rows[0]["committed_offset"] is None and total == per_topic["a"] == 60
 
 
 def test_committed_past_end_never_gives_negative_lag():
