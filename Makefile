@@ -13,10 +13,11 @@ ANSIBLE_CORE := $(shell sed -n 's/^ansible-core==//p' requirements.txt)
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt apps/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -e 'apps[evaluate]'
 	touch $@
 
 up: venv

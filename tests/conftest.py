@@ -15,7 +15,8 @@ RECAP = re.compile(
 
 def run(cmd, timeout=1800, check=True, **kwargs):
     """Run a command from the project root; on failure show its tail in the assertion."""
-    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
     if check:

@@ -114,26 +114,24 @@ class Simulator:
         p = self.params
         tx = self.genuine_day(day)
         tx["tx_id"] = first_tx_id + np.arange(tx.size)
-        # Scenario 3 first: it changes amounts, which scenario 1 then judges.
-        active_customers = set()
-        for d in range(max(0, day - p.customer_compromise_days + 1), day + 1):
-            active_customers.update(self.compromised(d)[1].tolist())
-        hit = np.isin(tx["customer_id"], list(active_customers))
-        if hit.any():
-            rng = self._day_rng(day, 2)
-            hit &= rng.random(tx.size) < p.customer_fraud_share
-            tx["amount"][hit] = np.round(tx["amount"][hit] * p.customer_fraud_factor, 2)
-            tx["fraud"][hit] = 1
-            tx["scenario"][hit] = 3
+        # In the book's order, a later scenario overrides an earlier one's label.
+        big = tx["amount"] > p.fraud_amount
+        tx["fraud"][big] = 1
+        tx["scenario"][big] = 1
         active_terminals = set()
         for d in range(max(0, day - p.terminal_compromise_days + 1), day + 1):
             active_terminals.update(self.compromised(d)[0].tolist())
         at_terminal = np.isin(tx["terminal_id"], list(active_terminals))
         tx["fraud"][at_terminal] = 1
         tx["scenario"][at_terminal] = 2
-        big = tx["amount"] > p.fraud_amount
-        tx["fraud"][big] = 1
-        tx["scenario"][big] = 1
+        active_customers = set()
+        for d in range(max(0, day - p.customer_compromise_days + 1), day + 1):
+            active_customers.update(self.compromised(d)[1].tolist())
+        hit = np.isin(tx["customer_id"], list(active_customers))
+        hit &= self._day_rng(day, 2).random(tx.size) < p.customer_fraud_share
+        tx["amount"][hit] = np.round(tx["amount"][hit] * p.customer_fraud_factor, 2)
+        tx["fraud"][hit] = 1
+        tx["scenario"][hit] = 3
         return tx
 
     def days(self, first_day: int = 0, n_days: int | None = None):
