@@ -30,6 +30,7 @@ lint: venv
 	$(BIN)/yamllint --strict .
 	$(BIN)/ruff check .
 	$(BIN)/ansible-lint
+	$(BIN)/hadolint apps/Dockerfile
 
 # Lint first, then every test: promtool rules, the local platform end to end.
 # pytest's exit code 5 (nothing collected) is reported, not failed on, as CI requires.

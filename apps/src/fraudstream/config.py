@@ -59,7 +59,7 @@ class ProducerConfig:
 class ScorerConfig:
     group_id: str = "fraud-consumer"
     model_dir: str = "model"
-    max_poll_records: int = 500
+    max_poll_records: int = 1000
     max_record_bytes: int = 16384
     label_delay_days: int = 7  # must match the model's training protocol
     precision_window: int = 5000  # labelled transactions in the online precision/recall window
