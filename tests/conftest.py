@@ -3,9 +3,11 @@ import os
 import re
 import socket
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(
@@ -48,3 +50,28 @@ def platform():
     proc = run(["make", "up"])
     yield proc
     playbook("teardown.yml")
+
+
+# -- fixtures for tests that run the apps against the broker of `platform` -------------------------
+BOOTSTRAP = "127.0.0.1:9092"
+FRAUDSTREAM = str(ROOT / ".venv/bin/fraudstream")
+
+
+@pytest.fixture(scope="session")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "artifact"
+    subprocess.run([FRAUDSTREAM, "train", "--days", "21", "--out", str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def topics(platform):
+    """Five fresh topics (3 partitions) per test, deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    names = {k: f"{prefix}-{k}" for k in ("transactions", "labels", "scores", "alerts", "dlq")}
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    admin.create_topics({n: {"num_partitions": 3, "replication_factor": 1} for n in names.values()},
+                        wait_for_metadata=True)
+    yield names
+    admin.delete_topics(list(names.values()))
+    admin.close()

@@ -1,96 +1,21 @@
 """The producer and scorer against the real local broker: all scored, poison to the DLQ, SIGKILL-safe."""
 import json
 import signal
-import subprocess
 import time
-import uuid
 
 import pytest
 import requests
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient
-
-from conftest import ROOT
+from kafka import KafkaProducer
+from kafka_helpers import BOOTSTRAP, metric, produce, read_all, scorer, stop
 
 pytestmark = pytest.mark.e2e
-
-BOOTSTRAP = "127.0.0.1:9092"
-FRAUDSTREAM = str(ROOT / ".venv/bin/fraudstream")
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    out = tmp_path_factory.mktemp("model") / "artifact"
-    subprocess.run([FRAUDSTREAM, "train", "--days", "21", "--out", str(out)], check=True, capture_output=True)
-    return out
-
-
-@pytest.fixture
-def topics(platform):
-    """Five fresh topics (3 partitions) per test, deleted afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:6]}"
-    names = {k: f"{prefix}-{k}" for k in ("transactions", "labels", "scores", "alerts", "dlq")}
-    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    admin.create_topics({n: {"num_partitions": 3, "replication_factor": 1} for n in names.values()},
-                        wait_for_metadata=True)
-    yield names
-    admin.delete_topics(list(names.values()))
-    admin.close()
-
-
-def topic_flags(topics):
-    return [f"--{k}={v}" for k, v in topics.items()] + [f"--bootstrap-servers={BOOTSTRAP}"]
-
-
-def produce(topics, n, port, rate=0):
-    return subprocess.Popen([FRAUDSTREAM, "produce", *topic_flags(topics), f"--rate={rate}", f"--max-messages={n}",
-                             f"--metrics-port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def scorer(topics, model, port, group):
-    return subprocess.Popen([FRAUDSTREAM, "score", *topic_flags(topics), f"--model-dir={model}",
-                             f"--group-id={group}", f"--metrics-port={port}", "--max-poll-records=200"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def read_all(topic, expect=None, timeout=120, headers=False):
-    """Every record of a topic; waits until `expect` distinct tx ids (or records) have arrived."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None)
-    records, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=1000).values():
-            records.extend(batch)
-        if expect is not None and len({r.value for r in records} if headers else
-                                       {json.loads(r.value)["tx_id"] for r in records}) >= expect:
-            break
-        if expect is None and time.monotonic() > deadline - timeout + 5:
-            break
-    consumer.close()
-    return records
-
-
-def stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
-    return proc.returncode
-
-
-def metric(port, name):
-    """A metric's value (summed over matching series), or -1 while the endpoint is not up yet."""
-    try:
-        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except requests.ConnectionError:
-        return -1
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
 def test_every_produced_transaction_is_scored(topics, model):
     n = 3000
     producer = produce(topics, n, 18100)
     assert producer.wait(timeout=120) == 0, producer.stderr.read().decode()[-2000:]
-    proc = scorer(topics, model, 18101, f"g-{topics['scores']}")
+    proc = scorer(topics, 18101, f"g-{topics['scores']}")
     try:
         scores = read_all(topics["scores"], expect=n)
         ids = [json.loads(r.value)["tx_id"] for r in scores]
@@ -108,7 +33,7 @@ def test_every_produced_transaction_is_scored(topics, model):
 
 
 def test_poison_goes_to_the_dlq_and_scoring_goes_on(topics, model):
-    proc = scorer(topics, model, 18102, f"g-{topics['scores']}")
+    proc = scorer(topics, 18102, f"g-{topics['scores']}")
     try:
         good = json.dumps({"tx_id": 1, "tx_datetime": "2018-04-02T10:00:00Z", "customer_id": 1,
                            "terminal_id": 2, "amount": 10.0}).encode()
@@ -141,14 +66,16 @@ def test_sigkill_mid_stream_loses_nothing(topics, model):
     n = 20000
     producer = produce(topics, n, 18103)
     group = f"g-{topics['scores']}"
-    proc = scorer(topics, model, 18104, group)
-    deadline = time.monotonic() + 60
-    while metric(18104, "fraudstream_scorer_transactions_total") < 2000 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = scorer(topics, 18104, group)
+    try:
+        deadline = time.monotonic() + 60
+        while metric(18104, "fraudstream_scorer_transactions_total") < 2000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert producer.wait(timeout=180) == 0
-    restarted = scorer(topics, model, 18105, group)
+    restarted = scorer(topics, 18105, group)
     try:
         scores = read_all(topics["scores"], expect=n, timeout=180)
         ids = [json.loads(r.value)["tx_id"] for r in scores]

@@ -50,6 +50,7 @@ class ProducerConfig:
     label_delay_days: float = 7.0  # simulated time before a transaction's label is published
     seed: int = 0
     start_day: int = 0
+    resume: int = 1  # 1: continue after the newest transaction already in the topic (restarts, redeploys)
     max_messages: int = 0  # 0 = endless
     metrics_port: int = 8000
     metrics_host: str = "127.0.0.1"

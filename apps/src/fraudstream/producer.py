@@ -13,13 +13,13 @@ import signal
 import time
 from collections import deque
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from .config import KafkaConfig, ProducerConfig, Topics
 from .features import DAY
 from .http import Health, serve
-from .schema import encode, iso
+from .schema import InvalidRecord, decode, encode, iso
 from .simulator import Simulator, SimulatorParams
 
 log = logging.getLogger("fraudstream.produce")
@@ -62,6 +62,29 @@ class Pacer:
             time.sleep(delay)
 
 
+def resume_day(kafka: KafkaConfig, topic: str) -> int | None:
+    """The simulated day after the newest transaction already in the topic, or None if it is empty."""
+    consumer = KafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        last = None
+        for tp in partitions:
+            if ends[tp] == 0:
+                continue
+            consumer.seek(tp, ends[tp] - 1)
+            for record in consumer.poll(timeout_ms=5000).get(tp, []):
+                try:
+                    day = decode(record.value).tx_time // DAY
+                except InvalidRecord:
+                    continue
+                last = day if last is None else max(last, day)
+        return None if last is None else last + 1
+    finally:
+        consumer.close()
+
+
 def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
     health = Health()
     serve(cfg.metrics_port, health, cfg.metrics_host)
@@ -90,9 +113,12 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
     pacer = Pacer(cfg.rate, cfg.speedup)
     simulator = Simulator(SimulatorParams(seed=cfg.seed))
     count = 0
+    start_day = cfg.start_day
+    if cfg.resume:
+        start_day = max(start_day, resume_day(kafka, topics.transactions) or 0)
     log.info("producing to %s from simulated day %d (rate %s/s, speedup %s)",
-             topics.transactions, cfg.start_day, cfg.rate or "max", cfg.speedup or "off")
-    for _, day_tx in simulator.days(cfg.start_day):
+             topics.transactions, start_day, cfg.rate or "max", cfg.speedup or "off")
+    for _, day_tx in simulator.days(start_day):
         for tx in day_tx:
             if stop or (cfg.max_messages and count >= cfg.max_messages):
                 break

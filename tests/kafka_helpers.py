@@ -1,0 +1,73 @@
+"""Helpers for tests that run the producer and scorer against the real local broker."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import requests
+from kafka import KafkaConsumer
+
+from conftest import BOOTSTRAP, FRAUDSTREAM, run
+
+
+def topic_flags(topics):
+    return [f"--{k}={v}" for k, v in topics.items()] + [f"--bootstrap-servers={BOOTSTRAP}"]
+
+
+def produce(topics, n, port, rate=0):
+    return subprocess.Popen([FRAUDSTREAM, "produce", *topic_flags(topics), f"--rate={rate}", f"--max-messages={n}",
+                             f"--metrics-port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def scorer(topics, model, port, group, max_poll_records=200):
+    return subprocess.Popen([FRAUDSTREAM, "score", *topic_flags(topics), f"--model-dir={model}",
+                             f"--group-id={group}", f"--metrics-port={port}", f"--max-poll-records={max_poll_records}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def scored_ids(topics, n, timeout=180):
+    """tx ids of every record in the scores topic, once n distinct ones have arrived (or timeout)."""
+    return [json.loads(r.value)["tx_id"] for r in read_all(topics["scores"], expect=n, timeout=timeout)]
+
+
+def read_all(topic, expect=None, timeout=120, headers=False):
+    """Every record of a topic; waits until `expect` distinct tx ids (or records) have arrived."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None)
+    records, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            records.extend(batch)
+        if expect is not None and len({r.value for r in records} if headers else
+                                       {json.loads(r.value)["tx_id"] for r in records}) >= expect:
+            break
+        if expect is None and time.monotonic() > deadline - timeout + 5:
+            break
+    consumer.close()
+    return records
+
+
+def stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+    return proc.returncode
+
+
+def metric(port, name):
+    """A metric's value (summed over matching series), or -1 while the endpoint is not up yet."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except requests.ConnectionError:
+        return -1
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+
+
+def supervisorctl(*args):
+    """Drive the platform's own supervisord (roles/local_services)."""
+    home = os.environ.get("FRAUDSTREAM_HOME", os.path.expanduser("~/.local/share/fraudstream"))
+    cache = os.environ.get("FRAUDSTREAM_CACHE", os.path.expanduser("~/.cache/fraudstream"))
+    return run([f"{cache}/supervisor-venv/bin/supervisorctl", "-c", f"{home}/supervisor/supervisord.conf", *args])

@@ -1,0 +1,110 @@
+"""Reliability on the real local broker: broker restart, scorer SIGKILL, steady poison.
+
+Each test prints (and writes to out/reliability.json) lost, duplicated and DLQ counts.
+"""
+import json
+import signal
+import threading
+import time
+
+import pytest
+from kafka import KafkaProducer
+from kafka_helpers import (
+    BOOTSTRAP,
+    metric,
+    produce,
+    read_all,
+    scored_ids,
+    scorer,
+    stop,
+    supervisorctl,
+)
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+REPORT = ROOT / "out/reliability.json"
+
+
+def report(name, **counts):
+    REPORT.parent.mkdir(exist_ok=True)
+    data = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    data[name] = counts
+    REPORT.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"{name}: {counts}")
+
+
+def test_broker_restart_mid_stream_loses_nothing(topics, model):
+    n = 15000
+    producer = produce(topics, n, 18200, rate=1500)
+    proc = scorer(topics, 18201, f"g-{topics['scores']}")
+    try:
+        time.sleep(5)
+        supervisorctl("restart", "kafka")  # the broker goes away for several seconds, mid-stream
+        assert producer.wait(timeout=240) == 0, producer.stderr.read().decode()[-2000:]
+        ids = scored_ids(topics, n, timeout=240)
+        lost, dup = n - len(set(ids)), len(ids) - len(set(ids))
+        report("broker_restart", produced=n, lost=lost, duplicated=dup, scorer_alive=proc.poll() is None)
+        assert lost == 0
+        assert proc.poll() is None, "the scorer must ride out a broker restart"
+    finally:
+        stop(proc)
+
+
+def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
+    n, batch = 20000, 200
+    producer = produce(topics, n, 18202)
+    assert producer.wait(timeout=180) == 0
+    group = f"g-{topics['scores']}"
+    kills = []
+    for port in (18203, 18204, 18205):  # kill it mid-batch three times, then let it finish
+        proc = scorer(topics, port, group, max_poll_records=batch)
+        deadline = time.monotonic() + 60
+        start = max(metric(port, "fraudstream_scorer_transactions_total"), 0)
+        while metric(port, "fraudstream_scorer_transactions_total") < start + 3000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills.append(port)
+    last = scorer(topics, 18206, group, max_poll_records=batch)
+    try:
+        ids = scored_ids(topics, n)
+        lost, dup = n - len(set(ids)), len(ids) - len(set(ids))
+        report("sigkill_scorer", produced=n, kills=len(kills), lost=lost, duplicated=dup, batch=batch)
+        assert lost == 0
+        assert dup <= len(kills) * batch, "each SIGKILL may re-score at most the one uncommitted batch"
+    finally:
+        stop(last)
+
+
+def test_steady_poison_goes_to_the_dlq_while_scoring_continues(topics, model):
+    n, poison_every = 6000, 20
+    proc = scorer(topics, 18207, f"g-{topics['scores']}")
+    sent_poison = 0
+    try:
+        producer = produce(topics, n, 18208, rate=1000)
+        bad = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+        stop_poison = threading.Event()
+
+        def poison():
+            nonlocal sent_poison
+            while not stop_poison.is_set():
+                bad.send(topics["transactions"], b'{"tx_id": 1, "amount": "lots"', key=b"x")
+                sent_poison += 1
+                time.sleep(poison_every / 1000)
+
+        thread = threading.Thread(target=poison)
+        thread.start()
+        assert producer.wait(timeout=120) == 0
+        stop_poison.set()
+        thread.join()
+        bad.flush()
+        ids = scored_ids(topics, n)
+        dlq = read_all(topics["dlq"], expect=sent_poison, headers=True, timeout=60)
+        lost = n - len(set(ids))
+        report("steady_poison", produced=n, poison=sent_poison, dlq=len(dlq), lost=lost,
+               scorer_alive=proc.poll() is None)
+        assert lost == 0 and len(dlq) == sent_poison and proc.poll() is None
+        assert metric(18207, "fraudstream_scorer_dlq_total") == sent_poison
+    finally:
+        stop(proc)
