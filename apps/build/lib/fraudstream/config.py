@@ -1,0 +1,84 @@
+"""One typed configuration, built once from environment variables and CLI flags (flags win).
+
+Every setting has an environment variable FRAUDSTREAM_<NAME> (upper case), listed by
+`fraudstream <command> --help`. Kafka security settings pass straight to kafka-python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+
+    def client_options(self) -> dict:
+        """kafka-python keyword arguments (empty settings left out)."""
+        options = {"bootstrap_servers": self.bootstrap_servers.split(","), "security_protocol": self.security_protocol}
+        mapping = {"sasl_mechanism": "sasl_mechanism", "sasl_username": "sasl_plain_username",
+                   "sasl_password": "sasl_plain_password", "ssl_cafile": "ssl_cafile",
+                   "ssl_certfile": "ssl_certfile", "ssl_keyfile": "ssl_keyfile"}
+        for ours, theirs in mapping.items():
+            if getattr(self, ours):
+                options[theirs] = getattr(self, ours)
+        return options
+
+
+@dataclass(frozen=True)
+class Topics:
+    transactions: str = "fraud-transactions"
+    labels: str = "fraud-labels"
+    scores: str = "fraud-scores"
+    alerts: str = "fraud-alerts"
+    dlq: str = "fraud-transactions-dlq"
+
+
+@dataclass(frozen=True)
+class ProducerConfig:
+    rate: float = 50.0  # transactions per second; 0 = as fast as possible
+    speedup: float = 0.0  # > 0: pace by the simulated clock, this many times faster than real time
+    label_delay_days: float = 7.0  # simulated time before a transaction's label is published
+    seed: int = 0
+    start_day: int = 0
+    resume: int = 1  # 1: continue after the newest transaction already in the topic (restarts, redeploys)
+    max_messages: int = 0  # 0 = endless
+    metrics_port: int = 8000
+    metrics_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    group_id: str = "fraud-consumer"
+    model_dir: str = "model"
+    max_poll_records: int = 1000
+    max_record_bytes: int = 16384
+    label_delay_days: int = 7  # must match the model's training protocol
+    precision_window: int = 5000  # labelled transactions in the online precision/recall window
+    metrics_port: int = 8001
+    metrics_host: str = "127.0.0.1"
+
+
+def add_arguments(parser: argparse.ArgumentParser, *sections) -> None:
+    """A --flag per field of the given dataclasses, defaulting to FRAUDSTREAM_<FIELD> or the field default."""
+    for cls in sections:
+        group = parser.add_argument_group(cls.__name__)
+        for f in fields(cls):
+            env = f"FRAUDSTREAM_{f.name.upper()}"
+            default = os.environ.get(env, f.default)
+            kind = type(f.default)
+            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=kind(default),
+                               help=f"(env {env}, default {f.default!r})")
+
+
+def build(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})

@@ -1,0 +1,41 @@
+"""Detection-quality metrics of the Fraud Detection Handbook: AUC ROC, AP and Card Precision@k."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+DAY = 86400
+
+
+def card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                        k: int = 100) -> float:
+    """Mean over days of: the share of true frauds among the k cards with the highest score.
+
+    A card's score on a day is its highest transaction score; it is fraudulent that day if any
+    of its transactions is.
+    """
+    values = []
+    for day in np.unique(days):
+        mask = days == day
+        cards, inverse = np.unique(customers[mask], return_inverse=True)
+        card_score = np.full(cards.size, -np.inf)
+        card_fraud = np.zeros(cards.size, dtype=bool)
+        np.maximum.at(card_score, inverse, scores[mask])
+        np.logical_or.at(card_fraud, inverse, y[mask] == 1)
+        top = np.argsort(-card_score, kind="stable")[:k]
+        values.append(card_fraud[top].sum() / k)
+    return float(np.mean(values))
+
+
+def oracle_card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, k: int = 100) -> float:
+    """The best CP@k any scorer could reach: min(k, fraudulent cards that day) / k, averaged."""
+    return card_precision_at_k(days, customers, y, y.astype(float), k)
+
+
+def quality(days, customers, y, scores, k: int = 100) -> dict[str, float]:
+    return {
+        "auc_roc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        f"card_precision_at_{k}": card_precision_at_k(days, customers, y, scores, k),
+    }

@@ -1,0 +1,145 @@
+"""`fraudstream produce`: simulated transactions to Kafka, and their labels after a delay.
+
+Transactions are JSON (apps/schema/transaction.schema.json) keyed by customer id, so a card's
+history stays on one partition. Labels go to fraud-labels once the simulated clock has passed
+tx time + label delay, as chargebacks would arrive. Idempotent producer, acks=all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections import deque
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import Counter, Gauge
+
+from .config import KafkaConfig, ProducerConfig, Topics
+from .features import DAY
+from .http import Health, serve
+from .schema import InvalidRecord, decode, encode, iso
+from .simulator import Simulator, SimulatorParams
+
+log = logging.getLogger("fraudstream.produce")
+
+PRODUCED = Counter("fraudstream_producer_transactions", "Transactions sent to Kafka (acknowledged)")
+LABELS = Counter("fraudstream_producer_labels", "Labels sent to fraud-labels (acknowledged)")
+ERRORS = Counter("fraudstream_producer_send_errors", "Sends that Kafka did not acknowledge", ["topic"])
+SIM_TIME = Gauge("fraudstream_producer_simulated_time_seconds", "Simulated clock (seconds since 2018-04-01)")
+LAST_SEND = Gauge("fraudstream_producer_last_send_timestamp_seconds", "Wall time of the last acknowledged send")
+
+
+def label_value(tx) -> bytes:
+    return json.dumps({"tx_id": int(tx["tx_id"]), "tx_datetime": iso(int(tx["tx_time"])),
+                       "customer_id": int(tx["customer_id"]), "terminal_id": int(tx["terminal_id"]),
+                       "fraud": int(tx["fraud"]), "scenario": int(tx["scenario"])},
+                      separators=(",", ":")).encode()
+
+
+class Pacer:
+    """Waits so that sends follow a fixed rate, or the simulated clock sped up; never if flat out."""
+
+    def __init__(self, rate: float, speedup: float):
+        self.rate, self.speedup = rate, speedup
+        self.start = time.monotonic()
+        self.first_sim = None
+        self.count = 0
+
+    def wait(self, sim_time: int) -> None:
+        if self.speedup > 0:
+            if self.first_sim is None:
+                self.first_sim = sim_time
+            due = self.start + (sim_time - self.first_sim) / self.speedup
+        elif self.rate > 0:
+            due = self.start + self.count / self.rate
+        else:
+            return
+        self.count += 1
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def resume_day(kafka: KafkaConfig, topic: str) -> int | None:
+    """The simulated day after the newest transaction already in the topic, or None if it is empty."""
+    consumer = KafkaConsumer(**kafka.client_options(), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        ends = consumer.end_offsets(partitions)
+        last = None
+        for tp in partitions:
+            if ends[tp] == 0:
+                continue
+            consumer.seek(tp, ends[tp] - 1)
+            for record in consumer.poll(timeout_ms=5000).get(tp, []):
+                try:
+                    day = decode(record.value).tx_time // DAY
+                except InvalidRecord:
+                    continue
+                last = day if last is None else max(last, day)
+        return None if last is None else last + 1
+    finally:
+        consumer.close()
+
+
+def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
+    health = Health()
+    serve(cfg.metrics_port, health, cfg.metrics_host)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+
+    producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True,
+                             linger_ms=5, retries=2147483647, max_in_flight_requests_per_connection=5)
+    health.set_ready(True)
+
+    def sent(counter):
+        def ok(_):
+            counter.inc()
+            LAST_SEND.set_to_current_time()
+        return ok
+
+    def failed(topic):
+        def err(exc):
+            ERRORS.labels(topic).inc()
+            log.error("send to %s failed: %s", topic, exc)
+        return err
+
+    pending_labels: deque = deque()
+    label_delay = int(cfg.label_delay_days * DAY)
+    pacer = Pacer(cfg.rate, cfg.speedup)
+    simulator = Simulator(SimulatorParams(seed=cfg.seed))
+    count = 0
+    start_day = cfg.start_day
+    if cfg.resume:
+        start_day = max(start_day, resume_day(kafka, topics.transactions) or 0)
+    log.info("producing to %s from simulated day %d (rate %s/s, speedup %s)",
+             topics.transactions, start_day, cfg.rate or "max", cfg.speedup or "off")
+    for _, day_tx in simulator.days(start_day):
+        for tx in day_tx:
+            if stop or (cfg.max_messages and count >= cfg.max_messages):
+                break
+            now = int(tx["tx_time"])
+            pacer.wait(now)
+            while pending_labels and pending_labels[0]["tx_time"] + label_delay <= now:
+                due = pending_labels.popleft()
+                producer.send(topics.labels, label_value(due), key=str(due["customer_id"]).encode()) \
+                    .add_callback(sent(LABELS)).add_errback(failed(topics.labels))
+            producer.send(topics.transactions,
+                          encode(int(tx["tx_id"]), now, int(tx["customer_id"]), int(tx["terminal_id"]),
+                                 float(tx["amount"])),
+                          key=str(tx["customer_id"]).encode()) \
+                .add_callback(sent(PRODUCED)).add_errback(failed(topics.transactions))
+            pending_labels.append(tx)
+            SIM_TIME.set(now)
+            count += 1
+        else:
+            continue
+        break
+    log.info("stopping after %d transactions; flushing", count)
+    producer.flush()
+    producer.close()
+    return 0
