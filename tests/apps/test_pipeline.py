@@ -15,7 +15,7 @@ def test_every_produced_transaction_is_scored(topics, model):
     n = 3000
     producer = produce(topics, n, 18100)
     assert producer.wait(timeout=120) == 0, producer.stderr.read().decode()[-2000:]
-    proc = scorer(topics, 18101, f"g-{topics['scores']}")
+    proc = scorer(topics, model, 18101, f"g-{topics['scores']}")
     try:
         scores = read_all(topics["scores"], expect=n)
         ids = [json.loads(r.value)["tx_id"] for r in scores]
@@ -33,7 +33,7 @@ def test_every_produced_transaction_is_scored(topics, model):
 
 
 def test_poison_goes_to_the_dlq_and_scoring_goes_on(topics, model):
-    proc = scorer(topics, 18102, f"g-{topics['scores']}")
+    proc = scorer(topics, model, 18102, f"g-{topics['scores']}")
     try:
         good = json.dumps({"tx_id": 1, "tx_datetime": "2018-04-02T10:00:00Z", "customer_id": 1,
                            "terminal_id": 2, "amount": 10.0}).encode()
@@ -66,7 +66,7 @@ def test_sigkill_mid_stream_loses_nothing(topics, model):
     n = 20000
     producer = produce(topics, n, 18103)
     group = f"g-{topics['scores']}"
-    proc = scorer(topics, 18104, group)
+    proc = scorer(topics, model, 18104, group)
     try:
         deadline = time.monotonic() + 60
         while metric(18104, "fraudstream_scorer_transactions_total") < 2000 and time.monotonic() < deadline:
@@ -75,7 +75,7 @@ def test_sigkill_mid_stream_loses_nothing(topics, model):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert producer.wait(timeout=180) == 0
-    restarted = scorer(topics, 18105, group)
+    restarted = scorer(topics, model, 18105, group)
     try:
         scores = read_all(topics["scores"], expect=n, timeout=180)
         ids = [json.loads(r.value)["tx_id"] for r in scores]

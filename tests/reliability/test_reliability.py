@@ -37,7 +37,7 @@ def report(name, **counts):
 def test_broker_restart_mid_stream_loses_nothing(topics, model):
     n = 15000
     producer = produce(topics, n, 18200, rate=1500)
-    proc = scorer(topics, 18201, f"g-{topics['scores']}")
+    proc = scorer(topics, model, 18201, f"g-{topics['scores']}")
     try:
         time.sleep(5)
         supervisorctl("restart", "kafka")  # the broker goes away for several seconds, mid-stream
@@ -58,7 +58,7 @@ def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
     group = f"g-{topics['scores']}"
     kills = []
     for port in (18203, 18204, 18205):  # kill it mid-batch three times, then let it finish
-        proc = scorer(topics, port, group, max_poll_records=batch)
+        proc = scorer(topics, model, port, group, max_poll_records=batch)
         deadline = time.monotonic() + 60
         start = max(metric(port, "fraudstream_scorer_transactions_total"), 0)
         while metric(port, "fraudstream_scorer_transactions_total") < start + 3000 and time.monotonic() < deadline:
@@ -66,7 +66,7 @@ def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         kills.append(port)
-    last = scorer(topics, 18206, group, max_poll_records=batch)
+    last = scorer(topics, model, 18206, group, max_poll_records=batch)
     try:
         ids = scored_ids(topics, n)
         lost, dup = n - len(set(ids)), len(ids) - len(set(ids))
@@ -79,7 +79,7 @@ def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
 
 def test_steady_poison_goes_to_the_dlq_while_scoring_continues(topics, model):
     n, poison_every = 6000, 20
-    proc = scorer(topics, 18207, f"g-{topics['scores']}")
+    proc = scorer(topics, model, 18207, f"g-{topics['scores']}")
     sent_poison = 0
     try:
         producer = produce(topics, n, 18208, rate=1000)
