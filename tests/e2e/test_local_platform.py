@@ -3,6 +3,7 @@
 Tests run in file order against one platform; the last one tears it down and brings it back.
 """
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +21,8 @@ BOOTSTRAP = "127.0.0.1:9092"
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
 PORTS = {"kafka": 9092, "kafka controller": 9095, "kafka jmx exporter": 7071,
-         "prometheus": 9090, "alertmanager": 9093}
+         "prometheus": 9090, "alertmanager": 9093, "fraud-producer": 8000, "fraud-consumer": 8001}
+PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer")
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
 CACHE = Path(os.environ.get("FRAUDSTREAM_CACHE", Path.home() / ".cache/fraudstream"))
 SUPERVISORCTL = [str(CACHE / "supervisor-venv/bin/supervisorctl"), "-c", str(HOME / "supervisor/supervisord.conf")]
@@ -44,7 +46,9 @@ def program_pid(name):
 def test_make_up_converges_and_verifies(first_up):
     assert recap(first_up.stdout)["localhost"]["failed"] == 0
     assert "round trip at fraudstream-healthcheck" in first_up.stdout
-    assert "targets up: alertmanager, kafka, prometheus" in first_up.stdout
+    assert "targets up: alertmanager, fraud-consumer, fraud-producer, kafka, prometheus" in first_up.stdout
+    assert re.search(r"Scorer: +\d+ transactions scored", first_up.stdout)
+    assert "alerts loaded, none firing" in first_up.stdout
 
 
 def test_second_make_up_changes_nothing(first_up):
@@ -78,7 +82,7 @@ def test_kafka_produce_and_consume(first_up):
 def test_prometheus_scrapes_all_targets(first_up):
     targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
     health = {t["labels"]["job"]: t["health"] for t in targets}
-    assert health == {"prometheus": "up", "alertmanager": "up", "kafka": "up"}
+    assert health == {job: "up" for job in ("prometheus", "alertmanager", "kafka", "fraud-producer", "fraud-consumer")}
     partitions = prom_query("kafka_server_replicamanager_partitioncount")
     assert partitions and float(partitions[0]["value"][1]) >= 1
     assert [r["metric"]["__name__"] for r in prom_query('{__name__=~"jvm_memory_used_bytes", job="kafka"}')]
@@ -114,7 +118,7 @@ def test_bad_inventory_value_fails_with_a_clear_message(first_up):
 
 
 def test_make_down_leaves_nothing_and_up_works_again(first_up):
-    pids = [program_pid(p) for p in ("kafka", "prometheus", "alertmanager")]
+    pids = [program_pid(p) for p in PROGRAMS]
     run(["make", "down"])
     listening = [name for name, port in PORTS.items() if port_open(port)]
     assert listening == [], f"still listening after make down: {listening}"
