@@ -21,14 +21,15 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient
+
 from fraudstream.config import KafkaConfig, ScorerConfig, Topics
 from fraudstream.features import FeatureState, featurize
 from fraudstream.model import Artifact
 from fraudstream.schema import encode
 from fraudstream.scorer import Scorer
 from fraudstream.simulator import Simulator
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/results"

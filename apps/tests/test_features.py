@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+
 from fraudstream.features import DAY, FEATURES, OUTLIER_RATIO, FeatureState, featurize
 from fraudstream.simulator import Simulator, SimulatorParams
 

@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+
 from fraudstream.features import FEATURES
 from fraudstream.metrics import card_precision_at_k, oracle_card_precision_at_k
 from fraudstream.model import Artifact, fit, pick_threshold

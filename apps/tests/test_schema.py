@@ -2,6 +2,7 @@
 import json
 
 import pytest
+
 from fraudstream.schema import InvalidRecord, decode, encode
 
 GOOD = {"schema_version": 1, "tx_id": 7, "tx_datetime": "2018-04-02T01:00:00Z", "customer_id": 3,

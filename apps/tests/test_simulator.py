@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+
 from fraudstream.simulator import DAY, Simulator, SimulatorParams
 
 SMALL = SimulatorParams(n_customers=1000, n_terminals=2000, seed=3)

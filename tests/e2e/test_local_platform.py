@@ -49,6 +49,8 @@ def test_make_up_converges_and_verifies(first_up):
     assert "targets up: alertmanager, fraud-consumer, fraud-producer, kafka, prometheus" in first_up.stdout
     assert re.search(r"Scorer: +\d+ transactions scored", first_up.stdout)
     assert "alerts loaded, none firing" in first_up.stdout
+    # verify.yml ran every dashboard panel's PromQL against the live Prometheus; each returned data.
+    assert re.search(r"Dashboards: +\d+ panel queries return data", first_up.stdout)
 
 
 def test_second_make_up_changes_nothing(first_up):
