@@ -109,6 +109,13 @@ class Simulator:
         customers = rng.choice(p.n_customers, size=p.compromised_customers_per_day, replace=False)
         return terminals, customers
 
+    def _still_compromised(self, day: int, kind: int, duration: int) -> list[int]:
+        """Terminals (kind 0) or customers (kind 1) compromised within the last `duration` days."""
+        active = set()
+        for d in range(max(0, day - duration + 1), day + 1):
+            active.update(self.compromised(d)[kind].tolist())
+        return sorted(active)
+
     def day(self, day: int, first_tx_id: int = 0) -> np.ndarray:
         """One day of transactions with the three fraud scenarios applied."""
         p = self.params
@@ -118,16 +125,10 @@ class Simulator:
         big = tx["amount"] > p.fraud_amount
         tx["fraud"][big] = 1
         tx["scenario"][big] = 1
-        active_terminals = set()
-        for d in range(max(0, day - p.terminal_compromise_days + 1), day + 1):
-            active_terminals.update(self.compromised(d)[0].tolist())
-        at_terminal = np.isin(tx["terminal_id"], list(active_terminals))
+        at_terminal = np.isin(tx["terminal_id"], self._still_compromised(day, 0, p.terminal_compromise_days))
         tx["fraud"][at_terminal] = 1
         tx["scenario"][at_terminal] = 2
-        active_customers = set()
-        for d in range(max(0, day - p.customer_compromise_days + 1), day + 1):
-            active_customers.update(self.compromised(d)[1].tolist())
-        hit = np.isin(tx["customer_id"], list(active_customers))
+        hit = np.isin(tx["customer_id"], self._still_compromised(day, 1, p.customer_compromise_days))
         hit &= self._day_rng(day, 2).random(tx.size) < p.customer_fraud_share
         tx["amount"][hit] = np.round(tx["amount"][hit] * p.customer_fraud_factor, 2)
         tx["fraud"][hit] = 1
