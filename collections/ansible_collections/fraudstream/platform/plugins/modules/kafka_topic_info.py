@@ -29,13 +29,7 @@ options:
     default: true
 extends_documentation_fragment:
   - fraudstream.platform.kafka
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+  - fraudstream.platform.attributes.info_module
 """
 
 EXAMPLES = r"""

@@ -44,13 +44,7 @@ options:
     type: str
 extends_documentation_fragment:
   - fraudstream.platform.prometheus
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+  - fraudstream.platform.attributes.info_module
 """
 
 EXAMPLES = r"""
