@@ -16,3 +16,7 @@ def test_uncommitted_partition_lags_from_its_begin_offset():
 
 def test_committed_past_end_never_gives_negative_lag():
     assert lag_report({("a", 0): 20}, {("a", 0): 10})[2] == 0
+
+
+def test_unset_commit_counts_like_no_commit():
+    assert lag_report({("a", 0): -1}, {("a", 0): 50}, {("a", 0): 10})[2] == 40
