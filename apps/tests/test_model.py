@@ -15,7 +15,7 @@ def artifact():
     X = rng.normal(size=(2000, len(FEATURES)))
     y = (X[:, 0] + rng.normal(scale=0.5, size=2000) > 1.5).astype(int)
     booster = fit(X, y, rounds=20)
-    threshold, rule = pick_threshold(booster.predict(X), y, alerts_per_day=50, days=2)
+    threshold, rule = pick_threshold(booster.inplace_predict(X), y, alerts_per_day=50, days=2)
     return Artifact(booster, list(FEATURES), threshold, rule, {"auc_roc": 0.9}, {"days": [0, 7]}), X
 
 

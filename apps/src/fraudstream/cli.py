@@ -40,7 +40,7 @@ def cmd_train(args) -> int:
     train = (days >= val_start - args.train_days) & (days < val_start)
     val = days >= val_start
     booster = fit(X[train], tx["fraud"][train])
-    val_scores = booster.predict(X[val])
+    val_scores = booster.inplace_predict(X[val])
     threshold, rule = pick_threshold(val_scores, tx["fraud"][val], args.alerts_per_day, args.validation_days)
     metrics = quality(days[val], tx["customer_id"][val], tx["fraud"][val], val_scores)
     artifact = Artifact(booster, list(FEATURES), threshold, rule, metrics, {

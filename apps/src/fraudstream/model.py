@@ -1,7 +1,7 @@
 """The model artifact: a gradient-boosted classifier, its features, its threshold and provenance.
 
 An artifact is a directory:
-  model.txt       the LightGBM booster (text format)
+  model.json      the XGBoost booster (JSON format)
   artifact.json   features, threshold and the rule that chose it, metrics, data window, version
 """
 
@@ -12,34 +12,30 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
+import xgboost as xgb
 
 from .features import FEATURES
 
-# Measured on the book's protocol (see README, "Choosing the model"): LightGBM matched XGBoost's
-# average precision and trained faster on 2 cores.
-LGB_PARAMS = {
-    "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 50,
-    "feature_fraction": 0.9,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "verbose": -1,
-    "num_threads": 2,
-    "seed": 7,
-    "deterministic": True,
-    "force_row_wise": True,
+# Chosen by measurement (README, "Choosing the model"): on the book's protocol, 4 folds, XGBoost
+# and LightGBM reach the same quality (AP .690 vs .687); XGBoost trains ~2x faster here and its
+# batched predict is ~8x cheaper per row on one thread (4.9 vs 42 us), which is what the scorer pays.
+XGB_PARAMS = {
+    "objective": "binary:logistic",
+    "eta": 0.05,
+    "max_depth": 6,
+    "subsample": 0.8,
+    "colsample_bytree": 0.9,
+    "tree_method": "hist",
+    "nthread": 2,
+    "seed": 0,
 }
 NUM_ROUNDS = 300
 
 
 @dataclass
 class Artifact:
-    booster: lgb.Booster
+    booster: xgb.Booster
     features: list[str]
     threshold: float
     threshold_rule: str
@@ -49,13 +45,13 @@ class Artifact:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Fraud probability for a batch of feature rows (one call for the whole batch)."""
-        return self.booster.predict(X, num_threads=1)
+        return self.booster.inplace_predict(X)
 
     def save(self, directory: str | Path) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        model_text = self.booster.model_to_string()
-        (directory / "model.txt").write_text(model_text)
+        model_text = bytes(self.booster.save_raw("json")).decode()
+        (directory / "model.json").write_text(model_text)
         self.version = version_of(model_text, self.features, self.threshold)
         meta = {"features": self.features, "threshold": self.threshold, "threshold_rule": self.threshold_rule,
                 "metrics": self.metrics, "data_window": self.data_window, "version": self.version}
@@ -65,7 +61,7 @@ class Artifact:
     @classmethod
     def load(cls, directory: str | Path) -> Artifact:
         directory = Path(directory)
-        meta_path, model_path = directory / "artifact.json", directory / "model.txt"
+        meta_path, model_path = directory / "artifact.json", directory / "model.json"
         for path in (meta_path, model_path):
             if not path.is_file():
                 raise FileNotFoundError(f"model artifact {directory} lacks {path.name}: run `fraudstream train`")
@@ -76,7 +72,9 @@ class Artifact:
         missing = sorted(set(meta["features"]) - set(FEATURES))
         if missing:
             raise ValueError(f"model artifact {directory} needs features this scorer does not compute: {missing}")
-        return cls(lgb.Booster(model_str=model_text), meta["features"], meta["threshold"],
+        booster = xgb.Booster(params={"nthread": 1})  # the scorer predicts on one thread
+        booster.load_model(bytearray(model_text.encode()))
+        return cls(booster, meta["features"], meta["threshold"],
                    meta["threshold_rule"], meta["metrics"], meta["data_window"], meta["version"])
 
 
@@ -86,9 +84,9 @@ def version_of(model_text: str, features: list[str], threshold: float) -> str:
     return digest.hexdigest()[:12]
 
 
-def fit(X: np.ndarray, y: np.ndarray, rounds: int = NUM_ROUNDS, params: dict | None = None) -> lgb.Booster:
-    data = lgb.Dataset(X, label=y, feature_name=list(FEATURES), free_raw_data=True)
-    return lgb.train({**LGB_PARAMS, **(params or {})}, data, num_boost_round=rounds)
+def fit(X: np.ndarray, y: np.ndarray, rounds: int = NUM_ROUNDS, params: dict | None = None) -> xgb.Booster:
+    data = xgb.DMatrix(X, label=y, feature_names=list(FEATURES))
+    return xgb.train({**XGB_PARAMS, **(params or {})}, data, num_boost_round=rounds)
 
 
 def pick_threshold(scores: np.ndarray, y: np.ndarray, alerts_per_day: float, days: int) -> tuple[float, str]:
