@@ -17,9 +17,9 @@ import xgboost as xgb
 
 from .features import FEATURES
 
-# Chosen by measurement (README, "Choosing the model"): on the book's protocol, 4 folds, XGBoost
-# and LightGBM reach the same quality (AP .690 vs .687); XGBoost trains ~2x faster here and its
-# batched predict is ~8x cheaper per row on one thread (4.9 vs 42 us), which is what the scorer pays.
+# Chosen by measurement (bench/bench_models.py): on the book's protocol, 4 folds, XGBoost and
+# LightGBM reach the same quality (AP .690 vs .688); XGBoost trains 2x faster and its batched
+# predict is ~4x cheaper per row on one thread (4.6 vs 20 us), which is what the scorer pays.
 XGB_PARAMS = {
     "objective": "binary:logistic",
     "eta": 0.05,
