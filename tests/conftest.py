@@ -46,10 +46,12 @@ def port_open(port, host="127.0.0.1"):
 
 @pytest.fixture(scope="session")
 def platform():
-    """The local platform, brought up once per session by `make up` and torn down at the end."""
+    """The local platform, brought up once per session by `make up` and torn down at the end
+    (kept when FRAUDSTREAM_KEEP_PLATFORM=1, to iterate on one test)."""
     proc = run(["make", "up"])
     yield proc
-    playbook("teardown.yml")
+    if os.environ.get("FRAUDSTREAM_KEEP_PLATFORM") != "1":
+        playbook("teardown.yml")
 
 
 # -- fixtures for tests that run the apps against the broker of `platform` -------------------------
@@ -64,14 +66,33 @@ def model(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def topics(platform):
-    """Five fresh topics (3 partitions) per test, deleted afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:6]}"
-    names = {k: f"{prefix}-{k}" for k in ("transactions", "labels", "scores", "alerts", "dlq")}
+def create_topics(names: dict, partitions: int) -> None:
+    """The changelog as the fraud_workloads role makes it: its records carry event time, so no age limit."""
     admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    admin.create_topics({n: {"num_partitions": 3, "replication_factor": 1} for n in names.values()},
-                        wait_for_metadata=True)
-    yield names
+    admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1,
+                             "configs": {"retention.ms": "-1"} if kind == "changelog" else {}}
+                         for kind, n in names.items()}, wait_for_metadata=True)
+    admin.close()
+
+
+def delete_topics(names: dict) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
     admin.delete_topics(list(names.values()))
     admin.close()
+
+
+def topic_names(*kinds) -> dict:
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    return {k: f"{prefix}-{k}" for k in kinds}
+
+
+TOPIC_KINDS = ("transactions", "labels", "scores", "alerts", "dlq", "changelog")
+
+
+@pytest.fixture
+def topics(platform):
+    """Fresh topics (3 partitions) for the apps, the scorers' changelog included; deleted afterwards."""
+    names = topic_names(*TOPIC_KINDS)
+    create_topics(names, 3)
+    yield names
+    delete_topics(names)

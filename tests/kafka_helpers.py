@@ -8,22 +8,28 @@ import time
 import requests
 from kafka import KafkaConsumer
 
-from conftest import BOOTSTRAP, FRAUDSTREAM, run
+from conftest import BOOTSTRAP, FRAUDSTREAM, ROOT, run
+
+LOGS = ROOT / "out/logs"
 
 
 def topic_flags(topics):
     return [f"--{k}={v}" for k, v in topics.items()] + [f"--bootstrap-servers={BOOTSTRAP}"]
 
 
-def produce(topics, n, port, rate=0):
+def produce(topics, n, port, rate=0, extra=()):
     return subprocess.Popen([FRAUDSTREAM, "produce", *topic_flags(topics), f"--rate={rate}", f"--max-messages={n}",
-                             f"--metrics-port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             f"--metrics-port={port}", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def scorer(topics, model, port, group, max_poll_records=200):
-    return subprocess.Popen([FRAUDSTREAM, "score", *topic_flags(topics), f"--model-dir={model}",
-                             f"--group-id={group}", f"--metrics-port={port}", f"--max-poll-records={max_poll_records}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def scorer(topics, model, port, group, max_poll_records=200, extra=()):
+    """A scorer process; its log goes to out/logs/scorer-<port>.log (a pipe nobody reads could fill up)."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"scorer-{port}.log", "ab") as log:
+        return subprocess.Popen([FRAUDSTREAM, "score", *topic_flags(topics), f"--model-dir={model}",
+                                 f"--group-id={group}", f"--metrics-port={port}",
+                                 f"--max-poll-records={max_poll_records}", *extra],
+                                stdout=subprocess.DEVNULL, stderr=log)
 
 
 def scored_ids(topics, n, timeout=180):

@@ -1,10 +1,10 @@
-"""Streaming features equal a brute-force batch reference, labels may arrive late, memory is bounded."""
+"""Streaming features equal a brute-force reference, in any event order and after a restore; memory is bounded."""
 import math
 
 import numpy as np
 import pytest
 
-from fraudstream.features import DAY, FEATURES, OUTLIER_RATIO, FeatureState, featurize
+from fraudstream.features import DAY, FEATURES, OUTLIER_RATIO, Customers, FeatureState, History, assemble, featurize
 from fraudstream.simulator import Simulator, SimulatorParams
 
 DELAY = 7 * DAY
@@ -61,28 +61,37 @@ def test_streaming_equals_brute_force(tx):
     assert expected[:, FEATURES.index("terminal_risk_30d")].max() > 0
 
 
-def test_late_labels_give_the_same_features(tx):
+def test_history_is_order_independent(tx):
+    """Terminal events applied in any order (as from N partitions) give the same features."""
     known = featurize(FeatureState(7), tx, with_labels=True)
-    state = FeatureState(7)
-    late = np.empty_like(known)
-    due = 0
+    customers, history = Customers(), History(7)
+    for row in np.random.default_rng(1).permutation(tx):  # every event first, shuffled
+        history.add_transaction(int(row["terminal_id"]), int(row["tx_time"]))
+        if row["fraud"]:
+            history.add_fraud(int(row["terminal_id"]), int(row["customer_id"]), int(row["tx_time"]))
+    rows = []
+    for row in tx:
+        t, cents = int(row["tx_time"]), round(float(row["amount"]) * 100)
+        customer, extra, _ = customers.update(int(row["customer_id"]), t, cents)
+        rows.append(assemble(cents, t, customer, extra, history.terminal(int(row["terminal_id"]), t),
+                             history.known_fraud(int(row["customer_id"]), t)))
+    assert np.abs(np.array(rows) - known).max() <= 1e-9
+
+
+def test_customer_replay_of_recorded_outliers_restores_the_same_state(tx):
+    """A restore replays (time, cents, outlier) and then continues exactly as if never stopped."""
+    one, restored, log = Customers(), Customers(), []
+    half = tx.size // 2
     for i, row in enumerate(tx):
-        # Deliver each label exactly when its transaction is older than the delay.
-        while due < i and tx["tx_time"][due] <= row["tx_time"] - DELAY:
-            assert state.add_label(int(tx["tx_id"][due]), int(tx["fraud"][due]))
-            due += 1
-        late[i] = state.update(int(row["tx_id"]), int(row["tx_time"]), int(row["customer_id"]),
-                               int(row["terminal_id"]), float(row["amount"]))
-    assert np.abs(late - known).max() <= 1e-9
-
-
-def test_labels_arriving_after_the_window_moved_are_still_counted():
-    state = FeatureState(7)
-    state.update(1, 0, 1, 9, 10.0)
-    state.update(2, 8 * DAY, 2, 9, 10.0)  # tx 1 is now older than the delay, label still unknown
-    assert state.update(3, 8 * DAY + 1, 3, 9, 10.0)[FEATURES.index("terminal_risk_30d")] == 0
-    state.add_label(1, 1)
-    assert state.update(4, 8 * DAY + 2, 4, 9, 10.0)[FEATURES.index("terminal_risk_30d")] == pytest.approx(1 / 1)
+        args = int(row["customer_id"]), int(row["tx_time"]), round(float(row["amount"]) * 100)
+        expected = one.update(*args)
+        if i < half:
+            log.append((*args, expected[2]))
+            continue
+        if i == half:
+            for c, t, cents, outlier in log:
+                restored.update(c, t, cents, outlier)
+        assert restored.update(*args) == expected
 
 
 def test_state_stays_bounded_on_a_long_stream():
@@ -92,7 +101,3 @@ def test_state_stays_bounded_on_a_long_stream():
     size = state.size()
     assert size["customer_events"] <= 2 * 30 * 24 + 300
     assert size["terminal_events"] <= 2 * 37 * 24 + 300
-
-
-def test_unknown_label_is_reported():
-    assert FeatureState().add_label(12345, 1) is False

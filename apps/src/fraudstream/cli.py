@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
+import os
+import signal
 import sys
 import time
 
@@ -124,6 +127,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("fraudstream").setLevel(os.environ.get("FRAUDSTREAM_LOG_LEVEL", "INFO"))
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to the log
     args = parser().parse_args(argv)
     try:
         return args.func(args)

@@ -41,6 +41,8 @@ class Topics:
     scores: str = "fraud-scores"
     alerts: str = "fraud-alerts"
     dlq: str = "fraud-transactions-dlq"
+    # The scorers' shared feature state (state.py); "" keeps it in one scorer's memory only.
+    changelog: str = "fraud-consumer-changelog"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class ScorerConfig:
     max_record_bytes: int = 16384
     label_delay_days: int = 7  # must match the model's training protocol
     precision_window: int = 5000  # labelled transactions in the online precision/recall window
+    # Longest wait for the other partitions' state before scoring anyway (counted as incomplete).
+    state_wait_seconds: float = 60.0
     metrics_port: int = 8001
     metrics_host: str = "127.0.0.1"
 

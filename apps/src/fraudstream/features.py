@@ -1,8 +1,10 @@
 """Streaming features: state updated one transaction at a time; the same code trains and scores.
 
 Customer windows cover (t - w, t] and include the current transaction. Terminal windows cover
-(t - delay - w, t - delay] and count only the fraud labels known by now, so nothing leaks from
-the future: labels arrive late (chargebacks), and the default delay is the book's 7 days.
+(t - delay - w, t - delay] with the labels of the transactions in them: as in the book, every
+label is known once its transaction is older than the delay (7 days by default), so nothing
+leaks from the future. Customer state lives where the card's partition is scored; the terminal
+History is order-independent, so scorers that share its events agree (state.py).
 
 Amounts are kept in integer cents, so running sums are exact and features computed by any
 number of scorers, in any batch split, are bit-for-bit equal.
@@ -11,6 +13,7 @@ number of scorers, in any batch split, are bit-for-bit equal.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right, insort
 
 import numpy as np
 
@@ -43,7 +46,7 @@ FEATURES = BOOK_FEATURES + EXTRA_FEATURES
 class CustomerState:
     """A card's last 30 days: times, amounts (cents), window starts and running sums."""
     __slots__ = ("times", "cents", "outlier", "s1", "s7", "s30", "sum1", "sum7", "sum30",
-                 "usual_n", "usual_sum", "usual_sumsq", "outliers7", "fraud_times")
+                 "usual_n", "usual_sum", "usual_sumsq", "outliers7")
 
     def __init__(self):
         self.times: list[int] = []
@@ -54,98 +57,100 @@ class CustomerState:
         # 30-day count, sum and sum of squares of the amounts that were not outliers.
         self.usual_n = self.usual_sum = self.usual_sumsq = 0
         self.outliers7 = 0
-        self.fraud_times: list[int] = []  # times of this card's transactions known as fraud
 
 
-class TerminalState:
-    """A terminal's transactions up to delay + 30 days old, with their labels (-1: not known yet)."""
-    __slots__ = ("times", "labels", "base", "end", "s1", "s7", "s30", "f1", "f7", "f30")
+class History:
+    """Every transaction's (terminal, time) and the times of known frauds, per terminal and per card.
 
-    def __init__(self):
-        self.times: list[int] = []
-        self.labels: list[int] = []
-        self.base = 0  # absolute sequence number of times[0]
-        self.end = 0  # entries before this index are older than the delay
-        self.s1 = self.s7 = self.s30 = 0
-        self.f1 = self.f7 = self.f30 = 0
-
-
-class FeatureState:
-    """Per-customer and per-terminal windows, bounded to the longest window plus the delay."""
+    Order-independent: events may arrive from any partition in any order, and a query at t only
+    counts what is older than t - delay. So every scorer that holds the same events computes the
+    same terminal features, whatever it saw first (see state.py).
+    """
 
     def __init__(self, delay_days: int = 7):
         self.delay = delay_days * DAY
-        self.customers: dict[int, CustomerState] = {}
-        self.terminals: dict[int, TerminalState] = {}
-        # tx_id -> (terminal id, absolute sequence, customer id, tx time) for labels still to come.
-        self.pending: dict[int, tuple[int, int, int, int]] = {}
-        self._updates = 0
+        self.terminal_times: dict[int, list[int]] = {}
+        self.terminal_frauds: dict[int, list[int]] = {}
+        self.customer_frauds: dict[int, list[int]] = {}
 
-    # -- size ---------------------------------------------------------------------------------
+    def add_transaction(self, terminal_id: int, t: int) -> None:
+        times = self.terminal_times.get(terminal_id)
+        if times is None:
+            self.terminal_times[terminal_id] = [t]
+        elif times[-1] <= t:
+            times.append(t)
+        else:
+            insort(times, t)
+
+    def add_fraud(self, terminal_id: int, customer_id: int, t: int) -> None:
+        insort(self.terminal_frauds.setdefault(terminal_id, []), t)
+        insort(self.customer_frauds.setdefault(customer_id, []), t)
+
+    def terminal(self, terminal_id: int, t: int) -> tuple:
+        """Transactions and fraud rate at the terminal in (t - delay - w, t - delay], w = 1, 7, 30 days."""
+        times = self.terminal_times.get(terminal_id)
+        if not times:
+            return (0, 0, 0, 0.0, 0.0, 0.0)
+        h = t - self.delay
+        hi = bisect_right(times, h)
+        c1 = hi - bisect_right(times, h - DAY, 0, hi)
+        c7 = hi - bisect_right(times, h - 7 * DAY, 0, hi)
+        c30 = hi - bisect_right(times, h - 30 * DAY, 0, hi)
+        frauds = self.terminal_frauds.get(terminal_id)
+        if not frauds:
+            return (c1, c7, c30, 0.0, 0.0, 0.0)
+        hi = bisect_right(frauds, h)
+        f1 = hi - bisect_right(frauds, h - DAY, 0, hi)
+        f7 = hi - bisect_right(frauds, h - 7 * DAY, 0, hi)
+        f30 = hi - bisect_right(frauds, h - 30 * DAY, 0, hi)
+        return (c1, c7, c30, f1 / c1 if c1 else 0.0, f7 / c7 if c7 else 0.0, f30 / c30 if c30 else 0.0)
+
+    def known_fraud(self, customer_id: int, t: int) -> float:
+        """The card's frauds in (t - delay - 30d, t - delay]."""
+        times = self.customer_frauds.get(customer_id)
+        if not times:
+            return 0.0
+        h = t - self.delay
+        return float(bisect_right(times, h) - bisect_right(times, h - WINDOWS[-1] * DAY))
+
+    def evict(self, before: int) -> None:
+        """Forget events at or before `before` (no query at t >= before + delay + 30d needs them)."""
+        for table in (self.terminal_times, self.terminal_frauds, self.customer_frauds):
+            for key in list(table):
+                times = table[key]
+                cut = bisect_right(times, before)
+                if cut == len(times):
+                    del table[key]
+                elif cut:
+                    del times[:cut]
+
     def size(self) -> dict[str, int]:
-        return {"customers": len(self.customers), "terminals": len(self.terminals),
-                "customer_events": sum(len(c.times) for c in self.customers.values()),
-                "terminal_events": sum(len(t.times) for t in self.terminals.values()),
-                "pending_labels": len(self.pending)}
+        return {"terminals": len(self.terminal_times),
+                "terminal_events": sum(map(len, self.terminal_times.values())),
+                "known_frauds": sum(map(len, self.terminal_frauds.values()))}
 
-    # -- updates ------------------------------------------------------------------------------
-    def update(self, tx_id: int, tx_time: int, customer_id: int, terminal_id: int, amount: float,
-               fraud: int = -1) -> list[float]:
-        """Add one transaction and return its features (in FEATURES order).
 
-        fraud: the label if already known (replaying history), else -1; a label that arrives
-        later goes through add_label(). Either way it counts only once older than the delay.
+class Customers:
+    """Cards' 30-day windows, updated in each card's transaction order (one partition's order)."""
+
+    def __init__(self):
+        self.cards: dict[int, CustomerState] = {}
+
+    def __len__(self):
+        return len(self.cards)
+
+    def events(self) -> int:
+        return sum(len(c.times) for c in self.cards.values())
+
+    def update(self, customer_id: int, t: int, cents: int, recorded: bool | None = None):
+        """Add one transaction; returns (count and average features, (ratio, z, outliers), is_outlier).
+
+        recorded: replay a recorded outlier decision instead of judging the amount again (restore).
         """
-        cents = round(amount * 100)
-        c_feats, (ratio, z, outliers) = self._customer(customer_id, tx_time, cents)
-        t_feats = self._terminal(terminal_id, tx_time, fraud)
-        seconds = tx_time % DAY
-        day = tx_time // DAY
-        weekend = 1.0 if (START_WEEKDAY + day) % 7 >= 5 else 0.0
-        night = 1.0 if seconds < 7 * 3600 else 0.0
-        known = self._customer_known_fraud(customer_id, tx_time)
-        self._updates += 1
-        if self._updates % 65536 == 0:
-            self._prune_pending(tx_time)
-        if fraud < 0:
-            term = self.terminals[terminal_id]
-            self.pending[tx_id] = (terminal_id, term.base + len(term.times) - 1, customer_id, tx_time)
-        elif fraud == 1:
-            self.customers[customer_id].fraud_times.append(tx_time)
-        return [cents / 100, weekend, night, *c_feats, *t_feats, ratio, z, outliers, known]
-
-    def add_label(self, tx_id: int, fraud: int) -> bool:
-        """Record a late label; returns False when the transaction is unknown or already evicted."""
-        entry = self.pending.pop(tx_id, None)
-        if entry is None:
-            return False
-        terminal_id, seq, customer_id, tx_time = entry
-        term = self.terminals.get(terminal_id)
-        if term is not None and seq >= term.base:
-            i = seq - term.base
-            term.labels[i] = fraud
-            if fraud == 1 and i < term.end:  # already inside some windows: count it now
-                term.f1 += term.s1 <= i
-                term.f7 += term.s7 <= i
-                term.f30 += term.s30 <= i
-        if fraud == 1 and customer_id in self.customers:
-            times = self.customers[customer_id].fraud_times
-            times.append(tx_time)
-            times.sort()
-        return True
-
-    def _prune_pending(self, now):
-        """Forget labels that would arrive too late to enter any window."""
-        oldest = now - self.delay - WINDOWS[-1] * DAY
-        for tx_id in [k for k, v in self.pending.items() if v[3] <= oldest]:
-            del self.pending[tx_id]
-
-    # -- customer windows -----------------------------------------------------------------------
-    # The windows are unrolled (1, 7, 30 days): this is the hot path of training and scoring.
-    def _customer(self, customer_id, t, cents):
-        cust = self.customers.get(customer_id)
+        # The windows are unrolled (1, 7, 30 days): this is the hot path of training and scoring.
+        cust = self.cards.get(customer_id)
         if cust is None:
-            cust = self.customers[customer_id] = CustomerState()
+            cust = self.cards[customer_id] = CustomerState()
         times, amounts, outlier = cust.times, cust.cents, cust.outlier
         n = len(times)
         s, acc, limit = cust.s1, cust.sum1, t - DAY
@@ -177,7 +182,7 @@ class FeatureState:
             z = (cents - mean) / math.sqrt(var) if var > 0 else 0.0
         else:
             ratio = z = 0.0
-        is_outlier = un >= 3 and ratio > OUTLIER_RATIO
+        is_outlier = (un >= 3 and ratio > OUTLIER_RATIO) if recorded is None else bool(recorded)
         if not is_outlier:
             un += 1
             us += cents
@@ -198,64 +203,48 @@ class FeatureState:
             cust.s7 -= s
             cust.s30 = 0
         return ((c1, c7, c30, cust.sum1 / c1 / 100, cust.sum7 / c7 / 100, cust.sum30 / c30 / 100),
-                (ratio, z, float(cust.outliers7)))
+                (ratio, z, float(cust.outliers7)), is_outlier)
 
-    def _customer_known_fraud(self, customer_id, t):
-        """Frauds of this card in (t - delay - 30d, t - delay]."""
-        times = self.customers[customer_id].fraud_times
-        if not times:
-            return 0.0
-        lo, hi = t - self.delay - WINDOWS[-1] * DAY, t - self.delay
-        while times and times[0] <= lo:
-            times.pop(0)
-        return float(sum(1 for x in times if x <= hi))
+class FeatureState:
+    """One process that sees every transaction in order: training, evaluation, a single scorer."""
 
-    # -- terminal windows -----------------------------------------------------------------------
-    def _terminal(self, terminal_id, t, fraud):
-        term = self.terminals.get(terminal_id)
-        if term is None:
-            term = self.terminals[terminal_id] = TerminalState()
-        times, labels = term.times, term.labels
-        n = len(times)
-        horizon = t - self.delay
-        e, f1, f7, f30 = term.end, term.f1, term.f7, term.f30
-        while e < n and times[e] <= horizon:
-            if labels[e] == 1:
-                f1 += 1
-                f7 += 1
-                f30 += 1
-            e += 1
-        s, limit = term.s1, horizon - DAY
-        while s < e and times[s] <= limit:
-            f1 -= labels[s] == 1
-            s += 1
-        term.s1 = s
-        s, limit = term.s7, horizon - 7 * DAY
-        while s < e and times[s] <= limit:
-            f7 -= labels[s] == 1
-            s += 1
-        term.s7 = s
-        s, limit = term.s30, horizon - 30 * DAY
-        while s < e and times[s] <= limit:
-            f30 -= labels[s] == 1
-            s += 1
-        term.s30, term.end, term.f1, term.f7, term.f30 = s, e, f1, f7, f30
-        c1, c7, c30 = e - term.s1, e - term.s7, e - s
-        times.append(t)
-        labels.append(fraud)
-        if s > 256 and s * 2 > n:
-            del times[:s], labels[:s]
-            term.base += s
-            term.end -= s
-            term.s1 -= s
-            term.s7 -= s
-            term.s30 = 0
-        return (c1, c7, c30, f1 / c1 if c1 else 0.0, f7 / c7 if c7 else 0.0, f30 / c30 if c30 else 0.0)
+    def __init__(self, delay_days: int = 7):
+        self.customers = Customers()
+        self.history = History(delay_days)
+        self._day = 0
+
+    def size(self) -> dict[str, int]:
+        return {"customers": len(self.customers), "customer_events": self.customers.events(), **self.history.size()}
+
+    def update(self, tx_id: int, tx_time: int, customer_id: int, terminal_id: int, amount: float,
+               fraud: int = 0) -> list[float]:
+        """Add one transaction with its label and return its features (in FEATURES order).
+
+        The label only counts once the transaction is older than the delay, as in the book.
+        """
+        cents = round(amount * 100)
+        customer, extra, _ = self.customers.update(customer_id, tx_time, cents)
+        row = assemble(cents, tx_time, customer, extra, self.history.terminal(terminal_id, tx_time),
+                       self.history.known_fraud(customer_id, tx_time))
+        self.history.add_transaction(terminal_id, tx_time)
+        if fraud == 1:
+            self.history.add_fraud(terminal_id, customer_id, tx_time)
+        if tx_time // DAY > self._day:  # once a simulated day, forget what left every window
+            self._day = tx_time // DAY
+            self.history.evict(tx_time - self.history.delay - WINDOWS[-1] * DAY)
+        return row
+
+
+def assemble(cents: int, t: int, customer: tuple, extra: tuple, terminal: tuple, known: float) -> list[float]:
+    """One row in FEATURES order."""
+    weekend = 1.0 if (START_WEEKDAY + t // DAY) % 7 >= 5 else 0.0
+    night = 1.0 if t % DAY < 7 * 3600 else 0.0
+    return [cents / 100, weekend, night, *customer, *terminal, *extra, known]
 
 
 def featurize(state: FeatureState, transactions: np.ndarray, with_labels: bool = False) -> np.ndarray:
     """Features of a structured array of transactions (simulator.TX_DTYPE), in order."""
-    labels = transactions["fraud"].tolist() if with_labels else [-1] * transactions.size
+    labels = transactions["fraud"].tolist() if with_labels else [0] * transactions.size
     rows = list(map(state.update, transactions["tx_id"].tolist(), transactions["tx_time"].tolist(),
                     transactions["customer_id"].tolist(), transactions["terminal_id"].tolist(),
                     transactions["amount"].tolist(), labels))

@@ -71,15 +71,21 @@ def decode(value: bytes | None, max_bytes: int = 16384) -> Transaction:
         raise InvalidRecord("wrong_type", f"field 'amount' must be a number, got {type(amount).__name__}")
     if not 0 < amount <= 1_000_000:
         raise InvalidRecord("out_of_range", f"field 'amount' must be in (0, 1000000], got {amount}")
-    if not isinstance(doc["tx_datetime"], str):
+    return Transaction(doc["tx_id"], parse_time(doc["tx_datetime"]), doc["customer_id"], doc["terminal_id"],
+                       float(amount))
+
+
+def parse_time(value) -> int:
+    """An ISO 8601 tx_datetime as seconds since the simulator's epoch."""
+    if not isinstance(value, str):
         raise InvalidRecord("wrong_type", "field 'tx_datetime' must be an ISO 8601 string")
     try:
-        when = datetime.fromisoformat(doc["tx_datetime"].replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidRecord("wrong_type", f"field 'tx_datetime' is not ISO 8601: {doc['tx_datetime']!r}") from None
+        raise InvalidRecord("wrong_type", f"field 'tx_datetime' is not ISO 8601: {value!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     seconds = int((when - START_UTC).total_seconds())
     if seconds < 0:
         raise InvalidRecord("out_of_range", f"field 'tx_datetime' is before {START_UTC.isoformat()}")
-    return Transaction(doc["tx_id"], seconds, doc["customer_id"], doc["terminal_id"], float(amount))
+    return seconds

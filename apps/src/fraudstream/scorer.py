@@ -1,9 +1,11 @@
 """`fraudstream score`, the fraud-consumer: score every transaction, at least once, and lose none.
 
-Per poll batch: decode and validate every record, update the feature state, predict the whole
-batch in one call, send every score to fraud-scores (and those at or above the threshold to
-fraud-alerts), send bad records to the DLQ with their reason and original bytes, wait for Kafka
-to acknowledge all of it, and only then commit the offsets. SIGTERM finishes the batch first.
+Per poll batch: decode and validate every record, update the owned cards' windows, append what
+was learnt to the changelog (state.py), wait until the shared History is complete for the
+batch, predict the whole batch in one call, send every score to fraud-scores (and those at or
+above the threshold to fraud-alerts), send bad records to the DLQ with their reason and original
+bytes, wait for Kafka to acknowledge all of it, and only then commit the offsets. SIGTERM
+finishes the batch first; a Kafka error rewinds to the committed offsets and restores state.
 Labels from fraud-labels feed the terminal-risk features and the online precision/recall.
 """
 
@@ -11,20 +13,25 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import time
 from collections import OrderedDict, deque
 
 import numpy as np
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from .batch_metrics import BatchHistogram
 from .config import KafkaConfig, ScorerConfig, Topics
-from .features import FeatureState
+from .features import Customers, History, assemble
 from .http import Health, serve
 from .model import Artifact
-from .schema import InvalidRecord, decode
+from .schema import InvalidRecord, decode, parse_time
+from .state import EVENT, LABEL, TX, Replica, changelog_record
 
 log = logging.getLogger("fraudstream.score")
 
@@ -48,6 +55,14 @@ PRECISION = Gauge("fraudstream_scorer_online_precision", "Precision at the thres
 RECALL = Gauge("fraudstream_scorer_online_recall", "Recall at the threshold over the label window")
 LABELLED = Gauge("fraudstream_scorer_online_window_labels", "Labelled transactions in the precision window")
 STATE = Gauge("fraudstream_scorer_feature_state", "Entries held in the feature state", ["kind"])
+ERRORS = Counter("fraudstream_scorer_kafka_errors", "Batches rewound after a Kafka error")
+INCOMPLETE = Counter("fraudstream_scorer_incomplete_state",
+                     "Transactions scored before every partition's state was known (waited too long)")
+PENDING = Gauge("fraudstream_scorer_pending", "Transactions read and waiting for the other partitions' state")
+RESTORE_SECONDS = Gauge("fraudstream_scorer_restore_seconds", "Duration of the last state restore", ["store"])
+RESTORED = Counter("fraudstream_scorer_restored_records", "Events replayed by state restores", ["store"])
+WATERMARK = Gauge("fraudstream_scorer_state_watermark_seconds",
+                  "Simulated time every partition's state has reached (the oldest partition)")
 LAST_BATCH = Gauge("fraudstream_scorer_last_batch_timestamp_seconds", "Wall time of the last committed batch")
 
 
@@ -77,70 +92,248 @@ class OnlineQuality:
                 len(self.outcomes))
 
 
+class Pending:
+    """A transaction read and added to its card's window, waiting for the shared state to score it."""
+    __slots__ = ("tx", "record", "cents", "card", "extra", "since", "complete")
+
+    def __init__(self, tx, record, cents, card, extra):
+        self.tx, self.record, self.cents, self.card, self.extra = tx, record, cents, card, extra
+        self.since = time.monotonic()
+        self.complete = True
+
+
+class Rebalance(ConsumerRebalanceListener):
+    """Partitions come and go: drop what was held for revoked ones, restore the cards of assigned ones."""
+
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
+
+    def on_partitions_revoked(self, revoked):
+        for tp in revoked:
+            self.scorer.pending.pop(tp, None)  # not committed: the next owner reads them again
+            if tp.topic == self.scorer.topics.transactions:
+                self.scorer.customers.pop(tp.partition, None)
+
+    def on_partitions_assigned(self, assigned):
+        self.scorer.to_restore.update(tp for tp in assigned if tp.topic == self.scorer.topics.transactions)
+
+
 class Scorer:
     def __init__(self, kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig, artifact: Artifact,
                  health: Health | None = None):
         self.topics, self.cfg, self.artifact = topics, cfg, artifact
         self.health = health or Health()
+        self.history = History(cfg.label_delay_days)
+        self.customers: dict[int, Customers] = {}  # per owned transactions partition
+        self.replica = Replica(kafka, topics.changelog, self.history) if topics.changelog else None
         self.consumer = KafkaConsumer(
-            topics.transactions, topics.labels, **kafka.client_options(), group_id=cfg.group_id,
-            client_id=f"{cfg.group_id}-scorer", enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=cfg.max_poll_records)
+            **kafka.client_options(), group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=cfg.max_poll_records,
+            # Range gives a member the same partition numbers of both topics: a card's labels
+            # reach the scorer that scored its transactions (online precision).
+            partition_assignment_strategy=(RangePartitionAssignor,))
         self.producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=2,
                                       batch_size=256 * 1024)
-        self.state = FeatureState(cfg.label_delay_days)
+        # End offsets of the inputs, asked of a client that fetches nothing (the group consumer's
+        # own end_offsets() can hang while its fetches are in flight).
+        self.offsets = KafkaConsumer(**kafka.client_options(), group_id=None, client_id=f"{cfg.group_id}-offsets")
+        for topic in (topics.transactions, topics.labels):
+            self.offsets.partitions_for_topic(topic)
         self.quality = OnlineQuality(cfg.precision_window)
+        self.pending: dict[TopicPartition, deque[Pending]] = {}
+        self.to_restore: set[TopicPartition] = set()
         self.stopping = False
+        self._ends: tuple[float, dict] = (0.0, {})
+        if self.replica:
+            self._check_partitions()
         MODEL.labels(artifact.version, f"{artifact.threshold:.6f}").set(1)
+
+    def _check_partitions(self) -> None:
+        counts = {t: len(self.consumer.partitions_for_topic(t) or ())
+                  for t in (self.topics.transactions, self.topics.labels)}
+        for topic, n in counts.items():
+            if n != len(self.replica.partitions):
+                raise SystemExit(f"{topic} has {n} partitions but the changelog {self.topics.changelog} has "
+                                 f"{len(self.replica.partitions)}: give them the same count (fraud_workloads_topics)")
+
+    # -- state ----------------------------------------------------------------------------------
+    def restore_replica(self) -> None:
+        self.health.set_ready(False, "restoring the shared state from the changelog")
+        events, seconds = self.replica.restore()
+        RESTORE_SECONDS.labels("history").set(seconds)
+        RESTORED.labels("history").inc(events)
+        log.info("history restored: %d events in %.2fs", events, seconds)
+
+    def restore_customers(self, batch: dict) -> None:
+        """Newly assigned partitions start again at their committed offset (the batch's records for
+        them are dropped and read again), with their cards rebuilt from the events before it."""
+        self.health.set_ready(False, "restoring card windows")
+        start, replayed = time.monotonic(), 0
+        if self.replica:
+            self.replica.catch_up()
+        for tp in sorted(self.to_restore):
+            batch.pop(tp, None)
+            self.pending.pop(tp, None)
+            before = self.seek_committed(tp)
+            customers = self.customers[tp.partition] = Customers()
+            if not self.replica:
+                continue
+            events = self.replica.customer_events(tp.partition, before)
+            for c, t, cents, outlier in zip(events["customer_id"].tolist(), events["tx_time"].tolist(),
+                                            events["cents"].tolist(), events["flag"].tolist(), strict=True):
+                customers.update(c, t, cents, outlier)
+            replayed += events.size
+        seconds = time.monotonic() - start
+        RESTORE_SECONDS.labels("customers").set(seconds)
+        RESTORED.labels("customers").inc(replayed)
+        log.info("partitions %s: %d card events replayed in %.2fs", sorted(tp.partition for tp in self.to_restore),
+                 replayed, seconds)
+        self.to_restore.clear()
+        self.health.set_ready(True)
+
+    def seek_committed(self, tp: TopicPartition) -> int:
+        """Move to the group's committed offset (or the beginning); returns it."""
+        committed = self.consumer.committed(tp)
+        if committed is None:
+            committed = self.offsets.beginning_offsets([tp], timeout_ms=10_000)[tp]
+        self.consumer.seek(tp, committed)
+        return committed
+
+    def publish(self, kind: str, partition: int, through: int, events: np.ndarray):
+        """Append one source partition's batch to the changelog (or, in memory, to the History)."""
+        if self.replica is None:
+            self.apply_locally(kind, events)
+            return None
+        return self.producer.send(self.topics.changelog, partition=partition,
+                                  **changelog_record(kind, through, events, self.replica.watermark[(kind, partition)]))
+
+    def apply_locally(self, kind: str, events: np.ndarray) -> None:
+        for e in events.tolist():
+            if kind == TX:
+                self.history.add_transaction(e[4], e[2])
+            elif e[6] == 1:
+                self.history.add_fraud(e[4], e[3], e[2])
+
+    def source_ends(self) -> dict:
+        """End offsets of every transactions and labels partition, cached for half a second."""
+        at, ends = self._ends
+        if time.monotonic() - at > 0.5:
+            tps = [TopicPartition(t, p) for t in (self.topics.transactions, self.topics.labels)
+                   for p in self.replica.partitions]
+            try:
+                offsets = self.offsets.end_offsets(tps, timeout_ms=10_000)
+            except (KafkaError, KeyError) as exc:  # KeyError: kafka-python before it has the metadata
+                log.debug("end offsets unavailable (%r); counting the partitions as not caught up", exc)
+                offsets = {}
+            ends = {(TX if tp.topic == self.topics.transactions else LABEL, tp.partition): o for tp, o in offsets.items()}
+            self._ends = (time.monotonic(), ends)
+        return ends
 
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: dict) -> int:
-        """Score one poll batch and wait for every output to be acknowledged; returns the count."""
-        polled = time.monotonic()
-        futures, good = [], []
+        """Read a poll batch, score what has complete state, wait for every output to be
+        acknowledged and commit up to the oldest transaction still pending; returns the count."""
+        futures = []
         for tp, records in batch.items():
-            for record in records:
-                if tp.topic == self.topics.labels:
-                    self.on_label(record)
-                    continue
-                try:
-                    good.append((decode(record.value, self.cfg.max_record_bytes), record))
-                except InvalidRecord as exc:
-                    futures.append(self.to_dlq(record, exc))
-        # Event-time order across partitions keeps every terminal's window in order.
-        good.sort(key=lambda pair: (pair[0].tx_time, pair[0].tx_id))
-        if good:
-            update = self.state.update
-            rows = [update(tx.tx_id, tx.tx_time, tx.customer_id, tx.terminal_id, tx.amount) for tx, _ in good]
-            scores = self.artifact.predict(np.asarray(rows, dtype=np.float64))
-            threshold, version = self.artifact.threshold, self.artifact.version
-            latency_ms = round((time.monotonic() - polled) * 1000, 3)
-            for (tx, record), score in zip(good, scores.tolist(), strict=True):
-                flagged = score >= threshold
-                value = json.dumps({"tx_id": tx.tx_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
-                                    "amount": tx.amount, "score": score, "flagged": flagged, "threshold": threshold,
-                                    "model_version": version, "scoring_latency_ms": latency_ms},
-                                   separators=(",", ":")).encode()
-                futures.append(self.producer.send(self.topics.scores, value, key=record.key))
-                if flagged:
-                    futures.append(self.producer.send(self.topics.alerts, value, key=record.key))
-                self.quality.scored(tx.tx_id, flagged)
-            SCORES.observe_many(scores)
-            FLAGGED.inc(int((scores >= threshold).sum()))
+            if tp.topic == self.topics.labels:
+                futures.append(self.on_labels(tp.partition, records))
+            else:
+                futures.append(self.ingest(tp, records, futures))
+        scored, incomplete = self.take_ready()
+        if scored:
+            self.score(scored, incomplete, futures)
+        if not batch and not scored:
+            return 0
         self.producer.flush()
-        failed = [f.exception for f in futures if f.failed()]
+        failed = [f.exception for f in futures if f is not None and f.failed()]
         if failed:
             raise RuntimeError(f"{len(failed)} outputs were not acknowledged ({failed[0]}); offsets not committed")
-        self.consumer.commit()
-        done = time.monotonic()
-        now = time.time()
-        SCORING.observe_many(np.full(len(good), done - polled))
-        EVENT_TO_SCORE.observe_many(np.maximum(now - np.fromiter((r.timestamp for _, r in good), float, len(good)) / 1000,
-                                               0))
-        PROCESSED.inc(len(good))
-        BATCH.observe(len(good))
+        self.consumer.commit(self.commit_offsets())
+        done, now = time.monotonic(), time.time()
+        SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
+        EVENT_TO_SCORE.observe_many(np.maximum(
+            now - np.fromiter((p.record.timestamp for p in scored), float, len(scored)) / 1000, 0))
+        PROCESSED.inc(len(scored))
+        BATCH.observe(len(scored))
         LAST_BATCH.set(now)
-        return len(good)
+        return len(scored)
+
+    def ingest(self, tp: TopicPartition, records, futures: list):
+        """A partition's records in order: bad ones to the DLQ, good ones into their card's window
+        and the changelog (that is what other scorers wait for), then pending until scored."""
+        customers = self.customers.setdefault(tp.partition, Customers())
+        queue = self.pending.setdefault(tp, deque())
+        events = np.empty(len(records), EVENT)
+        n = 0
+        for record in records:
+            try:
+                tx = decode(record.value, self.cfg.max_record_bytes)
+            except InvalidRecord as exc:
+                futures.append(self.to_dlq(record, exc))
+                continue
+            cents = round(tx.amount * 100)
+            card, extra, outlier = customers.update(tx.customer_id, tx.tx_time, cents)
+            events[n] = (record.offset, tx.tx_id, tx.tx_time, tx.customer_id, tx.terminal_id, cents, outlier)
+            n += 1
+            queue.append(Pending(tx, record, cents, card, extra))
+        return self.publish(TX, tp.partition, records[-1].offset, events[:n])
+
+    def take_ready(self) -> tuple[list[Pending], int]:
+        """Pending transactions whose state is complete (or that waited too long), oldest first."""
+        queues = [q for q in self.pending.values() if q]
+        if not queues:
+            return [], 0
+        delay = self.history.delay
+        if self.replica is None:
+            limit = math.inf
+        else:
+            self.replica.poll(0)
+            newest = max(q[-1].tx.tx_time for q in queues)
+            limit = self.replica.complete_until(newest - delay, self.source_ends)
+        ready, forced = [], 0
+        give_up = time.monotonic() - self.cfg.state_wait_seconds
+        for queue in queues:
+            while queue and (queue[0].tx.tx_time - delay < limit or queue[0].since < give_up):
+                item = queue.popleft()
+                if item.tx.tx_time - delay >= limit:
+                    item.complete = False
+                    forced += 1
+                ready.append(item)
+        if forced:
+            log.warning("%d transactions waited %.0fs for the other partitions' state; scored anyway. Behind "
+                        "(kind, partition, watermark, done, end): %s", forced, self.cfg.state_wait_seconds,
+                        self.replica.behind(min(p.tx.tx_time for p in ready) - delay, self.source_ends))
+        return ready, forced
+
+    def score(self, ready: list[Pending], incomplete: int, futures: list) -> None:
+        INCOMPLETE.inc(incomplete)
+        terminal, known = self.history.terminal, self.history.known_fraud
+        rows = [assemble(p.cents, p.tx.tx_time, p.card, p.extra, terminal(p.tx.terminal_id, p.tx.tx_time),
+                         known(p.tx.customer_id, p.tx.tx_time)) for p in ready]
+        scores = self.artifact.predict(np.asarray(rows, dtype=np.float64))
+        threshold, version = self.artifact.threshold, self.artifact.version
+        now = time.monotonic()
+        for p, score in zip(ready, scores.tolist(), strict=True):
+            tx, flagged = p.tx, score >= threshold
+            value = json.dumps({"tx_id": tx.tx_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
+                                "amount": tx.amount, "score": score, "flagged": flagged, "threshold": threshold,
+                                "model_version": version, "scoring_latency_ms": round((now - p.since) * 1000, 3),
+                                "state_complete": p.complete}, separators=(",", ":")).encode()
+            futures.append(self.producer.send(self.topics.scores, value, key=p.record.key))
+            if flagged:
+                futures.append(self.producer.send(self.topics.alerts, value, key=p.record.key))
+            self.quality.scored(tx.tx_id, flagged)
+        SCORES.observe_many(scores)
+        FLAGGED.inc(int((scores >= threshold).sum()))
+
+    def commit_offsets(self) -> dict:
+        """Every assigned partition up to its position, or to its oldest pending transaction."""
+        offsets = {}
+        for tp in self.consumer.assignment():
+            queue = self.pending.get(tp)
+            offset = queue[0].record.offset if queue else self.consumer.position(tp)
+            offsets[tp] = OffsetAndMetadata(offset, "", -1)
+        return offsets
 
     def to_dlq(self, record, exc: InvalidRecord):
         DLQ.labels(exc.reason).inc()
@@ -149,16 +342,24 @@ class Scorer:
                    ("dlq.offset", str(record.offset).encode())]
         return self.producer.send(self.topics.dlq, record.value, key=record.key, headers=headers)
 
-    def on_label(self, record) -> None:
-        try:
-            label = json.loads(record.value)
-            tx_id, fraud = int(label["tx_id"]), int(label["fraud"])
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed label at %s[%d]@%d", record.topic, record.partition, record.offset)
-            return
-        LABELS.inc()
-        self.state.add_label(tx_id, fraud)
-        self.quality.labelled(tx_id, bool(fraud))
+    def on_labels(self, partition: int, records):
+        """Labels of one partition to the changelog (they reach the History from there)."""
+        events = np.empty(len(records), EVENT)
+        n = 0
+        for record in records:
+            try:
+                label = json.loads(record.value)
+                tx_id, fraud = int(label["tx_id"]), int(label["fraud"])
+                tx_time = parse_time(label["tx_datetime"])
+                customer, terminal = int(label["customer_id"]), int(label["terminal_id"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring malformed label at %s[%d]@%d", record.topic, record.partition, record.offset)
+                continue
+            LABELS.inc()
+            self.quality.labelled(tx_id, bool(fraud))
+            events[n] = (record.offset, tx_id, tx_time, customer, terminal, 0, fraud)
+            n += 1
+        return self.publish(LABEL, partition, records[-1].offset, events[:n])
 
     # -- loop -----------------------------------------------------------------------------------
     def observe(self) -> None:
@@ -166,24 +367,55 @@ class Scorer:
         PRECISION.set(precision)
         RECALL.set(recall)
         LABELLED.set(n)
-        size = self.state.size()
-        for kind, value in size.items():
+        STATE.labels("customers").set(sum(len(c) for c in self.customers.values()))
+        STATE.labels("customer_events").set(sum(c.events() for c in self.customers.values()))
+        for kind, value in self.history.size().items():
             STATE.labels(kind).set(value)
+        PENDING.set(sum(map(len, self.pending.values())))
+        if self.replica:
+            WATERMARK.set(self.replica.low_watermark())
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             if high is not None:
                 LAG.labels(tp.topic, str(tp.partition)).set(max(high - self.consumer.position(tp), 0))
 
+    def rewind(self) -> None:
+        """After a Kafka error: every partition back to its committed offset, state rebuilt to match."""
+        self.pending.clear()
+        for tp in self.consumer.assignment():
+            if tp.topic == self.topics.transactions:
+                self.to_restore.add(tp)
+            else:
+                self.seek_committed(tp)
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        if self.replica:
+            self.restore_replica()
+        self.health.set_ready(False, "waiting for partition assignment")
+        self.consumer.subscribe([self.topics.transactions, self.topics.labels], listener=Rebalance(self))
         last_observe = 0.0
         while not self.stopping:
-            batch = self.consumer.poll(timeout_ms=500)
-            if self.consumer.assignment() and not self.health.ready:
-                self.health.set_ready(True)
-            if batch:
-                self.process(batch)
+            try:
+                waiting = any(self.pending.values())
+                batch = self.consumer.poll(timeout_ms=20 if waiting else 500)
+                if self.to_restore:
+                    self.restore_customers(batch)
+                if self.replica:
+                    self.replica.poll(20 if waiting else 0)
+                if batch or waiting:
+                    self.process(batch)
+            except (KafkaError, RuntimeError, TimeoutError) as exc:
+                ERRORS.inc()
+                self.health.set_ready(False, f"recovering from {exc}")
+                log.error("batch failed (%s): rewinding to the committed offsets", exc)
+                time.sleep(1)
+                try:
+                    self.rewind()
+                except KafkaError as again:
+                    log.error("rewind failed (%s): will retry", again)
+                continue
             if time.monotonic() - last_observe > 2:
                 self.observe()
                 last_observe = time.monotonic()
@@ -191,6 +423,9 @@ class Scorer:
         self.producer.flush()
         self.producer.close()
         self.consumer.close(autocommit=False)
+        self.offsets.close()
+        if self.replica:
+            self.replica.close()
         return 0
 
     def stop(self, *_):
@@ -202,6 +437,5 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:
     serve(cfg.metrics_port, health, cfg.metrics_host)
     health.set_ready(False, "loading the model")
     artifact = Artifact.load(cfg.model_dir)
-    health.set_ready(False, "waiting for partition assignment")
     log.info("model %s (threshold %.4f) from %s", artifact.version, artifact.threshold, cfg.model_dir)
     return Scorer(kafka, topics, cfg, artifact, health).run()

@@ -1,0 +1,205 @@
+"""Scale-out state: the features changelog, and the replica of it that every scorer keeps.
+
+Each scorer owns some partitions of fraud-transactions (and the same partitions of fraud-labels).
+After each batch it appends what it learnt to partition p of the changelog topic, where p is the
+source partition: one record per source partition and batch, holding packed events:
+
+  tx events     (offset, tx_id, time, customer, terminal, cents, outlier decision)
+  label events  (offset, tx_id, time, customer, terminal, fraud)
+
+Every scorer reads every changelog partition into a History (features.History), so terminal
+windows and known frauds cover all partitions. A query at t needs only what is older than
+t - delay, so a scorer waits until every source partition is known past t - delay (its
+watermark), or has nothing left unprocessed, and then the features are the same whatever
+the number of scorers. Customer windows stay with the partition's owner; when a partition is
+assigned, they are rebuilt from the partition's tx events before its committed offset. Events
+are deduplicated by source offset, so a batch published twice (crash before commit) counts once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import ConfigResource, KafkaAdminClient
+
+from .config import KafkaConfig
+from .features import DAY, WINDOWS, History
+
+log = logging.getLogger("fraudstream.state")
+
+EVENT = np.dtype([("offset", "<i8"), ("tx_id", "<i8"), ("tx_time", "<i8"), ("customer_id", "<i8"),
+                  ("terminal_id", "<i8"), ("cents", "<i8"), ("flag", "i1")])
+TX, LABEL = "tx", "label"
+EPOCH = 1522540800  # simulated time 0 (2018-04-01T00:00:00Z); records carry event time
+
+
+def changelog_record(kind: str, through: int, events: np.ndarray, fallback_time: float) -> dict:
+    """KafkaProducer.send() arguments for one batch of one source partition.
+
+    `through` is the last source offset the batch covered (bad records included), so that
+    progress shows even when a batch held nothing but poison. The timestamp is event time,
+    which lets a restore start at "delay + 30 days ago" with offsets_for_times.
+    """
+    newest = int(events["tx_time"].max()) if events.size else (fallback_time if math.isfinite(fallback_time) else 0)
+    return {"value": events.tobytes(), "headers": [("kind", kind.encode()), ("through", str(through).encode())],
+            "timestamp_ms": (EPOCH + int(newest)) * 1000}
+
+
+def check_retention(kafka: KafkaConfig, topic: str) -> None:
+    """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
+    admin = KafkaAdminClient(**kafka.client_options())
+    try:
+        entry = admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"].get(topic, {})
+    finally:
+        admin.close()
+    retention = (entry.get("retention.ms") or {}).get("value")
+    if retention is not None and retention != "-1":
+        raise SystemExit(f"changelog topic {topic!r} has retention.ms={retention}: its records carry event time "
+                         "and would be deleted; set retention.ms=-1 and bound it with retention.bytes")
+
+
+class Replica:
+    """History of every partition, fed from the changelog; watermarks and customer events per partition."""
+
+    def __init__(self, kafka: KafkaConfig, topic: str, history: History):
+        self.history = history
+        self.keep = history.delay + (WINDOWS[-1] + 1) * DAY  # event time a restore must cover
+        self.consumer = KafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
+                                      client_id="fraudstream-state-replica", max_partition_fetch_bytes=8 << 20)
+        partitions = self.consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
+                             "the transactions topic (fraud_workloads_topics), or set --changelog '' for one "
+                             "in-memory scorer")
+        check_retention(kafka, topic)
+        self.partitions = sorted(partitions)
+        self.tps = [TopicPartition(topic, p) for p in self.partitions]
+        self.consumer.assign(self.tps)
+        keys = [(kind, p) for kind in (TX, LABEL) for p in self.partitions]
+        self.done = dict.fromkeys(keys, -1)  # highest source offset applied
+        self.watermark = dict.fromkeys(keys, -math.inf)  # newest event time applied
+        self.buffers: dict[int, list[np.ndarray]] = {p: [] for p in self.partitions}
+        self.applied = 0
+        self._evicted = -math.inf
+
+    # -- reading ------------------------------------------------------------------------------
+    def restore(self) -> tuple[int, float]:
+        """Read the changelog from `delay + 31 days` of event time ago to its end; (events, seconds)."""
+        start, before = time.monotonic(), self.applied
+        ends = self.consumer.end_offsets(self.tps)
+        newest = self._newest_timestamps(ends)
+        if newest:
+            since = min(newest) - self.keep * 1000
+            found = self.consumer.offsets_for_times(dict.fromkeys(self.tps, max(since, 0)))
+            for tp in self.tps:
+                self.consumer.seek(tp, found[tp].offset if found.get(tp) else ends[tp])
+        else:
+            self.consumer.seek_to_beginning(*self.tps)
+        self.catch_up(ends)
+        return self.applied - before, time.monotonic() - start
+
+    def _newest_timestamps(self, ends) -> list[int]:
+        stamps = []
+        for tp in self.tps:
+            if ends[tp] == 0:
+                continue
+            self.consumer.seek(tp, ends[tp] - 1)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                records = self.consumer.poll(timeout_ms=500).get(tp)
+                if records:
+                    stamps.append(records[-1].timestamp)
+                    break
+        return stamps
+
+    def catch_up(self, ends=None, timeout: float = 300) -> None:
+        """Apply everything up to the changelog's end offsets (as of now)."""
+        ends = ends or self.consumer.end_offsets(self.tps)
+        deadline = time.monotonic() + timeout
+        while any(self.consumer.position(tp) < ends[tp] for tp in self.tps):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the changelog did not catch up in time")
+            self.poll(200)
+
+    def poll(self, timeout_ms: int = 0) -> None:
+        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, max_records=500).items():
+            for record in records:
+                self.apply(tp.partition, record)
+        self._evict()
+
+    def apply(self, partition: int, record) -> None:
+        headers = dict(record.headers)
+        kind, through = headers["kind"].decode(), int(headers["through"])
+        key = (kind, partition)
+        events = np.frombuffer(record.value, EVENT)
+        events = events[events["offset"] > self.done[key]]  # published twice: count once
+        self.done[key] = max(self.done[key], through)
+        if not events.size:
+            return
+        self.watermark[key] = max(self.watermark[key], int(events["tx_time"].max()))
+        self.applied += events.size
+        if kind == TX:
+            add = self.history.add_transaction
+            for terminal, t in zip(events["terminal_id"].tolist(), events["tx_time"].tolist(), strict=True):
+                add(terminal, t)
+            self.buffers[partition].append(events)
+        else:
+            frauds = events[events["flag"] == 1]
+            for terminal, customer, t in zip(frauds["terminal_id"].tolist(), frauds["customer_id"].tolist(),
+                                             frauds["tx_time"].tolist(), strict=True):
+                self.history.add_fraud(terminal, customer, t)
+
+    # -- questions ----------------------------------------------------------------------------
+    def complete_until(self, horizon: int, source_ends) -> float:
+        """Every source partition is known up to (at least) the returned event time.
+
+        A partition counts as known to its watermark, or to infinity when nothing of it is left
+        unprocessed. source_ends() -> {(kind, partition): end offset of the source topic partition}
+        is asked only when the watermarks alone do not reach `horizon`.
+        """
+        low = min(self.watermark.values())
+        if low > horizon:
+            return low
+        ends = source_ends()
+        return min((mark if self.done[key] + 1 < ends.get(key, math.inf) else math.inf)
+                   for key, mark in self.watermark.items())
+
+    def behind(self, horizon: int, source_ends) -> list:
+        """The (kind, partition) that keep `complete` False, with their watermark, progress and end."""
+        ends, out = None, []
+        for key, done in self.done.items():
+            if self.watermark[key] > horizon:
+                continue
+            ends = ends or source_ends()
+            if done + 1 < ends.get(key, math.inf):
+                out.append((*key, self.watermark[key], done, ends[key]))
+        return out
+
+    def low_watermark(self) -> float:
+        """The oldest tx watermark over all partitions (-inf while one has none yet)."""
+        return min(self.watermark[(TX, p)] for p in self.partitions)
+
+    def customer_events(self, partition: int, before: int) -> np.ndarray:
+        """The partition's tx events with source offset < before, in order (for a customer restore)."""
+        chunks = self.buffers[partition]
+        if not chunks:
+            return np.empty(0, EVENT)
+        events = np.concatenate(chunks)
+        return events[events["offset"] < before]
+
+    def _evict(self) -> None:
+        low = self.low_watermark()
+        if not math.isfinite(low) or low - self._evicted < DAY:
+            return
+        self._evicted = low
+        cut = int(low) - self.keep
+        self.history.evict(cut)
+        for p, chunks in self.buffers.items():
+            self.buffers[p] = [c for c in chunks if c["tx_time"].max() > cut]
+
+    def close(self) -> None:
+        self.consumer.close()
