@@ -141,6 +141,7 @@ class Scorer:
             self.offsets.partitions_for_topic(topic)
         self.quality = OnlineQuality(cfg.precision_window)
         self.pending: dict[TopicPartition, deque[Pending]] = {}
+        self.dlq_done: dict[TopicPartition, int] = {}  # last offset sent to the DLQ, per partition
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
         self._ends: tuple[float, dict] = (0.0, {})
@@ -269,7 +270,9 @@ class Scorer:
             try:
                 tx = decode(record.value, self.cfg.max_record_bytes)
             except InvalidRecord as exc:
-                futures.append(self.to_dlq(record, exc))
+                if record.offset > self.dlq_done.get(tp, -1):  # read again after a rebalance: sent already
+                    futures.append(self.to_dlq(record, exc))
+                    self.dlq_done[tp] = record.offset
                 continue
             cents = round(tx.amount * 100)
             card, extra, outlier = customers.update(tx.customer_id, tx.tx_time, cents)
