@@ -21,14 +21,13 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import scoring
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from fraudstream.config import KafkaConfig, ScorerConfig, Topics
 from fraudstream.features import FeatureState, featurize
 from fraudstream.model import Artifact
 from fraudstream.schema import encode
-from fraudstream.scorer import Scorer
 from fraudstream.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,9 +37,8 @@ PERF_TEST = Path.home() / ".cache/fraudstream/kafka-4.1.1/bin/kafka-consumer-per
 
 
 def make_topics(admin, prefix, partitions):
-    names = {k: f"{prefix}-{k}" for k in ("transactions", "labels", "scores", "alerts", "dlq")}
-    admin.create_topics({n: {"num_partitions": partitions, "replication_factor": 1} for n in names.values()},
-                        wait_for_metadata=True)
+    names = {k: f"{prefix}-{k}" for k in ("transactions", "labels", "scores", "alerts", "dlq", "changelog")}
+    scoring.create(names, partitions)
     return names
 
 
@@ -67,20 +65,14 @@ def perf_test(topic, n):
             "messages": int(fields["data.consumed.in.nMsg"])}
 
 
-def scorer_throughput(topics, artifact, n):
-    scorer = Scorer(KafkaConfig(BOOTSTRAP), Topics(**topics), ScorerConfig(group_id=f"bench-{uuid.uuid4().hex[:6]}"),
-                    artifact)
-    done, start = 0, None
-    while done < n:
-        batch = scorer.consumer.poll(timeout_ms=1000)
-        if batch and start is None:
-            start = time.perf_counter()
-        if batch:
-            done += scorer.process(batch)
-    elapsed = time.perf_counter() - start
-    scorer.consumer.close()
-    scorer.producer.close()
-    return {"tx_per_s": done / elapsed, "transactions": done, "seconds": elapsed}
+def scorer_throughput(topics, model_dir, n):
+    """`fraudstream score` (one process, shared-state changelog on) from first to last score."""
+    inputs = {k: topics[k] for k in ("transactions", "labels", "dlq")}
+    result = scoring.score(inputs, model_dir, n, 1, changelog=True)
+    run = result.pop("topics")
+    scoring.delete({k: run[k] for k in ("scores", "alerts", "changelog")})
+    result.pop("scores")
+    return result
 
 
 def naive_throughput(topic, artifact, n):
@@ -181,7 +173,7 @@ def main() -> int:
         tx = sim[: args.messages]
         record_bytes = fill(topics["transactions"], tx)
         perf = perf_test(topics["transactions"], len(tx))
-        ours = scorer_throughput(topics, artifact, len(tx))
+        ours = scorer_throughput(topics, model_dir, len(tx))
         naive = naive_throughput(topics["transactions"], artifact, len(tx))
         latency, latencies = latency_at(latency_topics, model_dir, round(ours["tx_per_s"] / 2), args.latency_seconds)
     finally:
