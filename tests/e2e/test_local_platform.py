@@ -22,7 +22,7 @@ PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
 PORTS = {"kafka": 9092, "kafka controller": 9095, "kafka jmx exporter": 7071,
          "prometheus": 9090, "alertmanager": 9093, "fraud-producer": 8000, "fraud-consumer": 8001}
-PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer")
+PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer:fraud-consumer-0")
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
 CACHE = Path(os.environ.get("FRAUDSTREAM_CACHE", Path.home() / ".cache/fraudstream"))
 SUPERVISORCTL = [str(CACHE / "supervisor-venv/bin/supervisorctl"), "-c", str(HOME / "supervisor/supervisord.conf")]
