@@ -31,7 +31,7 @@ from .features import Customers, History, assemble
 from .http import Health, serve
 from .model import Artifact
 from .schema import InvalidRecord, decode, parse_time
-from .state import EVENT, LABEL, TX, Replica, changelog_record
+from .state import EVENT, LABEL, TX, Replica, apply_events, changelog_record
 
 log = logging.getLogger("fraudstream.score")
 
@@ -203,17 +203,10 @@ class Scorer:
     def publish(self, kind: str, partition: int, through: int, events: np.ndarray):
         """Append one source partition's batch to the changelog (or, in memory, to the History)."""
         if self.replica is None:
-            self.apply_locally(kind, events)
+            apply_events(self.history, kind, events)
             return None
         return self.producer.send(self.topics.changelog, partition=partition,
                                   **changelog_record(kind, through, events, self.replica.watermark[(kind, partition)]))
-
-    def apply_locally(self, kind: str, events: np.ndarray) -> None:
-        for e in events.tolist():
-            if kind == TX:
-                self.history.add_transaction(e[4], e[2])
-            elif e[6] == 1:
-                self.history.add_fraud(e[4], e[3], e[2])
 
     def source_ends(self) -> dict:
         """End offsets of every transactions and labels partition, cached for half a second."""

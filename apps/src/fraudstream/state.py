@@ -49,6 +49,19 @@ def changelog_record(kind: str, through: int, events: np.ndarray, fallback_time:
             "timestamp_ms": (EPOCH + int(newest)) * 1000}
 
 
+def apply_events(history: History, kind: str, events: np.ndarray) -> None:
+    """Add one batch of changelog events to a History: transactions, or the frauds among labels."""
+    if kind == TX:
+        add = history.add_transaction
+        for terminal, t in zip(events["terminal_id"].tolist(), events["tx_time"].tolist(), strict=True):
+            add(terminal, t)
+        return
+    frauds = events[events["flag"] == 1]
+    for terminal, customer, t in zip(frauds["terminal_id"].tolist(), frauds["customer_id"].tolist(),
+                                     frauds["tx_time"].tolist(), strict=True):
+        history.add_fraud(terminal, customer, t)
+
+
 def check_retention(kafka: KafkaConfig, topic: str) -> None:
     """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
     admin = KafkaAdminClient(**kafka.client_options())
@@ -142,16 +155,9 @@ class Replica:
             return
         self.watermark[key] = max(self.watermark[key], int(events["tx_time"].max()))
         self.applied += events.size
+        apply_events(self.history, kind, events)
         if kind == TX:
-            add = self.history.add_transaction
-            for terminal, t in zip(events["terminal_id"].tolist(), events["tx_time"].tolist(), strict=True):
-                add(terminal, t)
             self.buffers[partition].append(events)
-        else:
-            frauds = events[events["flag"] == 1]
-            for terminal, customer, t in zip(frauds["terminal_id"].tolist(), frauds["customer_id"].tolist(),
-                                             frauds["tx_time"].tolist(), strict=True):
-                self.history.add_fraud(terminal, customer, t)
 
     # -- questions ----------------------------------------------------------------------------
     def complete_until(self, horizon: int, source_ends) -> float:
