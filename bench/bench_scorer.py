@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -25,10 +26,12 @@ import scoring
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient
 
+from fraudstream.config import KafkaConfig
 from fraudstream.features import FeatureState, featurize
 from fraudstream.model import Artifact
 from fraudstream.schema import encode
 from fraudstream.simulator import Simulator
+from fraudstream.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench/results"
@@ -102,10 +105,10 @@ def latency_at(topics, model_dir, rate, seconds):
     scorer = subprocess.Popen([sys.executable, "-m", "fraudstream.cli", "score", *flags, f"--model-dir={model_dir}",
                                f"--group-id=lat-{uuid.uuid4().hex[:6]}", "--metrics-port=18199"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(8)  # model load and group join
-    tx = Simulator().dataset(3)[: int(rate * seconds)]
-    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=0)
-    sent = {}
+    wait_ready("http://127.0.0.1:18199/readyz")  # model loaded, partitions assigned, state restored
+    tx = Simulator().dataset(int(rate * seconds / 9000) + 2)[: int(rate * seconds)]  # ~9,800 tx per simulated day
+    # librdkafka, as the apps write (a kafka-python producer cannot send 10k records/s here).
+    producer = Sink(KafkaConfig(bootstrap_servers=BOOTSTRAP), client_id="bench-latency", linger_ms=0)
     begin = time.perf_counter()
     for i, row in enumerate(tx):
         due = begin + i / rate
@@ -113,10 +116,11 @@ def latency_at(topics, model_dir, rate, seconds):
             time.sleep(max(due - time.perf_counter(), 0))
         value = encode(int(row["tx_id"]), int(row["tx_time"]), int(row["customer_id"]), int(row["terminal_id"]),
                        float(row["amount"]))
-        sent[int(row["tx_id"])] = producer.send(topics["transactions"], value, key=str(row["customer_id"]).encode())
+        producer.send(topics["transactions"], value, key=str(row["customer_id"]).encode())
+        producer.poll()
     producer.flush()
-    achieved = len(sent) / (time.perf_counter() - begin)
-    tx_ts = {k: f.get().timestamp for k, f in sent.items()}
+    achieved = tx.size / (time.perf_counter() - begin)
+    tx_ts = {json.loads(r.value)["tx_id"]: r.timestamp for r in read_topic(topics["transactions"], tx.size)}
     consumer = KafkaConsumer(topics["scores"], bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest")
     latencies, deadline = {}, time.monotonic() + 60
     while len(latencies) < len(tx_ts) and time.monotonic() < deadline:
@@ -132,6 +136,28 @@ def latency_at(topics, model_dir, rate, seconds):
     return {"rate": rate, "achieved_rate": achieved, "seconds": seconds, "scored": int(values.size),
             "sent": len(tx_ts), "p50_ms": float(np.percentile(values, 50)),
             "p99_ms": float(np.percentile(values, 99)), "max_ms": float(values.max())}, values
+
+
+def wait_ready(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def read_topic(topic, n):
+    consumer = KafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest")
+    records, deadline = [], time.monotonic() + 60
+    while len(records) < n and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+    consumer.close()
+    return records
 
 
 def model_per_row(artifact, X):

@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 from kafka_helpers import BOOTSTRAP, metric, produce, read_all, scorer, stop
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,18 @@ def test_every_produced_transaction_is_scored(topics, model):
         assert {"score", "model_version", "scoring_latency_ms", "threshold"} <= set(first)
     finally:
         assert stop(proc) == 0, "SIGTERM must end the scorer cleanly"
+
+
+def test_a_cards_transactions_and_labels_share_the_java_clients_partition(topics):
+    """The producer writes through librdkafka (sink.py); its keys must land where kafka-python and
+    the Java client put them (murmur2), or a card's labels would miss the scorer of its transactions."""
+    n = 2000
+    producer = produce(topics, n, 18106, extra=["--label-delay-days=0.05"])
+    assert producer.wait(timeout=120) == 0, producer.stderr.read().decode()[-2000:]
+    records = read_all(topics["transactions"], expect=n) + read_all(topics["labels"], timeout=10)
+    assert len(records) > n, "labels were produced too"
+    wrong = [r for r in records if r.partition != (murmur2(r.key) & 0x7FFFFFFF) % 3]
+    assert not wrong, f"{len(wrong)} of {len(records)} records on another partition than murmur2(key) % 3"
 
 
 def test_poison_goes_to_the_dlq_and_scoring_goes_on(topics, model):

@@ -13,7 +13,7 @@ import signal
 import time
 from collections import deque
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from .config import KafkaConfig, ProducerConfig, Topics
@@ -21,6 +21,7 @@ from .features import DAY
 from .http import Health, serve
 from .schema import InvalidRecord, decode, encode, iso
 from .simulator import Simulator, SimulatorParams
+from .sink import Sink
 
 log = logging.getLogger("fraudstream.produce")
 
@@ -92,21 +93,20 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
 
-    producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True,
-                             linger_ms=5, retries=2147483647, max_in_flight_requests_per_connection=5)
-    health.set_ready(True)
+    acknowledged = {topics.transactions: PRODUCED, topics.labels: LABELS}
 
-    def sent(counter):
-        def ok(_):
-            counter.inc()
+    def delivered(topic, error):
+        if error is None:
+            acknowledged[topic].inc()
             LAST_SEND.set_to_current_time()
-        return ok
-
-    def failed(topic):
-        def err(exc):
+        else:
             ERRORS.labels(topic).inc()
-            log.error("send to %s failed: %s", topic, exc)
-        return err
+            log.error("send to %s failed: %s", topic, error)
+
+    # Retried by librdkafka until delivered: the producer never drops a transaction.
+    sink = Sink(kafka, client_id="fraud-producer", linger_ms=5, on_delivery=delivered,
+                delivery_timeout_ms=2_147_483_647)
+    health.set_ready(True)
 
     pending_labels: deque = deque()
     label_delay = int(cfg.label_delay_days * DAY)
@@ -126,13 +126,11 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
             pacer.wait(now)
             while pending_labels and pending_labels[0]["tx_time"] + label_delay <= now:
                 due = pending_labels.popleft()
-                producer.send(topics.labels, label_value(due), key=str(due["customer_id"]).encode()) \
-                    .add_callback(sent(LABELS)).add_errback(failed(topics.labels))
-            producer.send(topics.transactions,
-                          encode(int(tx["tx_id"]), now, int(tx["customer_id"]), int(tx["terminal_id"]),
-                                 float(tx["amount"])),
-                          key=str(tx["customer_id"]).encode()) \
-                .add_callback(sent(PRODUCED)).add_errback(failed(topics.transactions))
+                sink.send(topics.labels, label_value(due), key=str(due["customer_id"]).encode())
+            sink.send(topics.transactions,
+                      encode(int(tx["tx_id"]), now, int(tx["customer_id"]), int(tx["terminal_id"]), float(tx["amount"])),
+                      key=str(tx["customer_id"]).encode())
+            sink.poll()
             pending_labels.append(tx)
             SIM_TIME.set(now)
             count += 1
@@ -140,6 +138,5 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
             continue
         break
     log.info("stopping after %d transactions; flushing", count)
-    producer.flush()
-    producer.close()
+    sink.close(timeout=60)
     return 0

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from .simulator import START
 
 SCHEMA_VERSION = 1
@@ -49,12 +51,12 @@ def decode(value: bytes | None, max_bytes: int = 16384) -> Transaction:
     if len(value) > max_bytes:
         raise InvalidRecord("oversize", f"record is {len(value)} bytes; the limit is {max_bytes}")
     try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRecord("not_utf8", f"record is not UTF-8: {exc}") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as not_utf8:
+            raise InvalidRecord("not_utf8", f"record is not UTF-8: {not_utf8}") from None
         raise InvalidRecord("not_json", f"record is not JSON (truncated?): {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidRecord("not_object", f"record is a JSON {type(doc).__name__}, not an object")
@@ -69,8 +71,8 @@ def decode(value: bytes | None, max_bytes: int = 16384) -> Transaction:
     amount = doc["amount"]
     if not isinstance(amount, (int, float)) or isinstance(amount, bool):
         raise InvalidRecord("wrong_type", f"field 'amount' must be a number, got {type(amount).__name__}")
-    if not 0 < amount <= 1_000_000:
-        raise InvalidRecord("out_of_range", f"field 'amount' must be in (0, 1000000], got {amount}")
+    if not 0 <= amount <= 1_000_000:  # zero-amount authorisations exist (and the simulator makes them)
+        raise InvalidRecord("out_of_range", f"field 'amount' must be in [0, 1000000], got {amount}")
     return Transaction(doc["tx_id"], parse_time(doc["tx_datetime"]), doc["customer_id"], doc["terminal_id"],
                        float(amount))
 

@@ -19,7 +19,8 @@ import time
 from collections import OrderedDict, deque
 
 import numpy as np
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+import orjson
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -31,6 +32,7 @@ from .features import Customers, History, assemble
 from .http import Health, serve
 from .model import Artifact
 from .schema import InvalidRecord, decode, parse_time
+from .sink import Sink
 from .state import EVENT, LABEL, TX, Replica, apply_events, changelog_record
 
 log = logging.getLogger("fraudstream.score")
@@ -132,8 +134,8 @@ class Scorer:
             # Range gives a member the same partition numbers of both topics: a card's labels
             # reach the scorer that scored its transactions (online precision).
             partition_assignment_strategy=(RangePartitionAssignor,))
-        self.producer = KafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=2,
-                                      batch_size=256 * 1024)
+        self.sink = Sink(kafka, client_id=f"{cfg.group_id}-scorer")
+        self.sink.warm([t for t in (topics.scores, topics.alerts, topics.dlq, topics.changelog) if t])
         # End offsets of the inputs, asked of a client that fetches nothing (the group consumer's
         # own end_offsets() can hang while its fetches are in flight).
         self.offsets = KafkaConsumer(**kafka.client_options(), group_id=None, client_id=f"{cfg.group_id}-offsets")
@@ -200,12 +202,12 @@ class Scorer:
         self.consumer.seek(tp, committed)
         return committed
 
-    def publish(self, kind: str, partition: int, through: int, events: np.ndarray):
+    def publish(self, kind: str, partition: int, through: int, events: np.ndarray) -> None:
         """Append one source partition's batch to the changelog (or, in memory, to the History)."""
         if self.replica is None:
             apply_events(self.history, kind, events)
-            return None
-        return self.producer.send(self.topics.changelog, partition=partition,
+            return
+        self.sink.send(self.topics.changelog, partition=partition,
                                   **changelog_record(kind, through, events, self.replica.watermark[(kind, partition)]))
 
     def source_ends(self) -> dict:
@@ -227,21 +229,17 @@ class Scorer:
     def process(self, batch: dict) -> int:
         """Read a poll batch, score what has complete state, wait for every output to be
         acknowledged and commit up to the oldest transaction still pending; returns the count."""
-        futures = []
         for tp, records in batch.items():
             if tp.topic == self.topics.labels:
-                futures.append(self.on_labels(tp.partition, records))
+                self.on_labels(tp.partition, records)
             else:
-                futures.append(self.ingest(tp, records, futures))
+                self.ingest(tp, records)
         scored, incomplete = self.take_ready()
         if scored:
-            self.score(scored, incomplete, futures)
+            self.score(scored, incomplete)
         if not batch and not scored:
             return 0
-        self.producer.flush()
-        failed = [f.exception for f in futures if f is not None and f.failed()]
-        if failed:
-            raise RuntimeError(f"{len(failed)} outputs were not acknowledged ({failed[0]}); offsets not committed")
+        self.sink.flush()  # raises when an output was not acknowledged: then nothing is committed
         self.consumer.commit(self.commit_offsets())
         done, now = time.monotonic(), time.time()
         SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
@@ -252,7 +250,7 @@ class Scorer:
         LAST_BATCH.set(now)
         return len(scored)
 
-    def ingest(self, tp: TopicPartition, records, futures: list):
+    def ingest(self, tp: TopicPartition, records) -> None:
         """A partition's records in order: bad ones to the DLQ, good ones into their card's window
         and the changelog (that is what other scorers wait for), then pending until scored."""
         customers = self.customers.setdefault(tp.partition, Customers())
@@ -264,7 +262,7 @@ class Scorer:
                 tx = decode(record.value, self.cfg.max_record_bytes)
             except InvalidRecord as exc:
                 if record.offset > self.dlq_done.get(tp, -1):  # read again after a rebalance: sent already
-                    futures.append(self.to_dlq(record, exc))
+                    self.to_dlq(record, exc)
                     self.dlq_done[tp] = record.offset
                 continue
             cents = round(tx.amount * 100)
@@ -272,7 +270,7 @@ class Scorer:
             events[n] = (record.offset, tx.tx_id, tx.tx_time, tx.customer_id, tx.terminal_id, cents, outlier)
             n += 1
             queue.append(Pending(tx, record, cents, card, extra))
-        return self.publish(TX, tp.partition, records[-1].offset, events[:n])
+        self.publish(TX, tp.partition, records[-1].offset, events[:n])
 
     def take_ready(self) -> tuple[list[Pending], int]:
         """Pending transactions whose state is complete (or that waited too long), oldest first."""
@@ -301,23 +299,24 @@ class Scorer:
                         self.replica.behind(min(p.tx.tx_time for p in ready) - delay, self.source_ends))
         return ready, forced
 
-    def score(self, ready: list[Pending], incomplete: int, futures: list) -> None:
+    def score(self, ready: list[Pending], incomplete: int) -> None:
         INCOMPLETE.inc(incomplete)
         terminal, known = self.history.terminal, self.history.known_fraud
         rows = [assemble(p.cents, p.tx.tx_time, p.card, p.extra, terminal(p.tx.terminal_id, p.tx.tx_time),
                          known(p.tx.customer_id, p.tx.tx_time)) for p in ready]
         scores = self.artifact.predict(np.asarray(rows, dtype=np.float64))
         threshold, version = self.artifact.threshold, self.artifact.version
-        now = time.monotonic()
+        now, send = time.monotonic(), self.sink.send
+        scores_topic, alerts_topic = self.topics.scores, self.topics.alerts
         for p, score in zip(ready, scores.tolist(), strict=True):
             tx, flagged = p.tx, score >= threshold
-            value = json.dumps({"tx_id": tx.tx_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
-                                "amount": tx.amount, "score": score, "flagged": flagged, "threshold": threshold,
-                                "model_version": version, "scoring_latency_ms": round((now - p.since) * 1000, 3),
-                                "state_complete": p.complete}, separators=(",", ":")).encode()
-            futures.append(self.producer.send(self.topics.scores, value, key=p.record.key))
+            value = orjson.dumps({"tx_id": tx.tx_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
+                                  "amount": tx.amount, "score": score, "flagged": flagged, "threshold": threshold,
+                                  "model_version": version, "scoring_latency_ms": round((now - p.since) * 1000, 3),
+                                  "state_complete": p.complete})
+            send(scores_topic, value, p.record.key)
             if flagged:
-                futures.append(self.producer.send(self.topics.alerts, value, key=p.record.key))
+                send(alerts_topic, value, p.record.key)
             self.quality.scored(tx.tx_id, flagged)
         SCORES.observe_many(scores)
         FLAGGED.inc(int((scores >= threshold).sum()))
@@ -331,14 +330,14 @@ class Scorer:
             offsets[tp] = OffsetAndMetadata(offset, "", -1)
         return offsets
 
-    def to_dlq(self, record, exc: InvalidRecord):
+    def to_dlq(self, record, exc: InvalidRecord) -> None:
         DLQ.labels(exc.reason).inc()
         headers = [("dlq.reason", exc.reason.encode()), ("dlq.error", str(exc).encode()[:1000]),
                    ("dlq.topic", record.topic.encode()), ("dlq.partition", str(record.partition).encode()),
                    ("dlq.offset", str(record.offset).encode())]
-        return self.producer.send(self.topics.dlq, record.value, key=record.key, headers=headers)
+        self.sink.send(self.topics.dlq, record.value, key=record.key, headers=headers)
 
-    def on_labels(self, partition: int, records):
+    def on_labels(self, partition: int, records) -> None:
         """Labels of one partition to the changelog (they reach the History from there)."""
         events = np.empty(len(records), EVENT)
         n = 0
@@ -355,7 +354,7 @@ class Scorer:
             self.quality.labelled(tx_id, bool(fraud))
             events[n] = (record.offset, tx_id, tx_time, customer, terminal, 0, fraud)
             n += 1
-        return self.publish(LABEL, partition, records[-1].offset, events[:n])
+        self.publish(LABEL, partition, records[-1].offset, events[:n])
 
     # -- loop -----------------------------------------------------------------------------------
     def observe(self) -> None:
@@ -416,8 +415,7 @@ class Scorer:
                 self.observe()
                 last_observe = time.monotonic()
         log.info("stopping: last batch committed")
-        self.producer.flush()
-        self.producer.close()
+        self.sink.close()
         self.consumer.close(autocommit=False)
         self.offsets.close()
         if self.replica:

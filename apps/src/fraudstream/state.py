@@ -38,7 +38,7 @@ EPOCH = 1522540800  # simulated time 0 (2018-04-01T00:00:00Z); records carry eve
 
 
 def changelog_record(kind: str, through: int, events: np.ndarray, fallback_time: float) -> dict:
-    """KafkaProducer.send() arguments for one batch of one source partition.
+    """Sink.send() arguments for one batch of one source partition.
 
     `through` is the last source offset the batch covered (bad records included), so that
     progress shows even when a batch held nothing but poison. The timestamp is event time,

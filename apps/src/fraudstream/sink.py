@@ -1,0 +1,107 @@
+"""Writing to Kafka: librdkafka (confluent-kafka) behind kafka-python's send()/flush() shape.
+
+Why: kafka-python's send() costs ~100 µs of pure Python per record, and the scorer sends at
+least one record (its score) per transaction; librdkafka's costs a few µs (bench/README.md,
+"What the profile says"). Reading stays with kafka-python (DESIGN.md); only the apps write
+through this class. Records are keyed with murmur2, as kafka-python and the Java client do, so
+a card's transactions and labels land on the same partition whoever wrote them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from confluent_kafka import KafkaException, Producer
+
+from .config import KafkaConfig
+
+log = logging.getLogger("fraudstream.sink")
+
+
+def librdkafka_options(kafka: KafkaConfig) -> dict:
+    """Our Kafka settings as librdkafka configuration (empty settings left out)."""
+    options = {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol}
+    mapping = {"sasl_mechanism": "sasl.mechanisms", "sasl_username": "sasl.username",
+               "sasl_password": "sasl.password", "ssl_cafile": "ssl.ca.location",
+               "ssl_certfile": "ssl.certificate.location", "ssl_keyfile": "ssl.key.location"}
+    for ours, theirs in mapping.items():
+        if getattr(kafka, ours):
+            options[theirs] = getattr(kafka, ours)
+    return options
+
+
+class DeliveryFailed(RuntimeError):
+    """Kafka did not acknowledge one or more records since the last flush()."""
+
+
+class Sink:
+    """An idempotent producer (acks=all). send() queues; flush() waits for every acknowledgement
+    and raises DeliveryFailed if any record since the previous flush() was not acknowledged.
+    `on_delivery(topic, error)` is called for every record (error None when acknowledged)."""
+
+    def __init__(self, kafka: KafkaConfig, client_id: str, linger_ms: int = 2, on_delivery=None,
+                 delivery_timeout_ms: int = 120_000):
+        self.on_delivery = on_delivery
+        self.failures: list[str] = []
+        options = librdkafka_options(kafka) | {
+            "client.id": client_id, "enable.idempotence": True, "acks": "all", "linger.ms": linger_ms,
+            "partitioner": "murmur2_random", "delivery.timeout.ms": delivery_timeout_ms,
+            "on_delivery": self._delivered,
+            # Without a per-record callback, only failures need reporting.
+            "delivery.report.only.error": on_delivery is None,
+            "error_cb": lambda err: log.warning("kafka: %s", err),
+        }
+        self.producer = Producer(options)
+
+    def warm(self, topics, timeout: float = 10.0) -> None:
+        """Fetch the topics' metadata now, so that the first records sent do not wait for it."""
+        for topic in topics:
+            try:
+                self.producer.list_topics(topic, timeout=timeout)
+            except KafkaException as exc:
+                log.warning("no metadata for %s yet (%s); the first send will ask again", topic, exc)
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.failures.append(f"{msg.topic()}: {err.str()}")
+        if self.on_delivery is not None:
+            self.on_delivery(msg.topic(), err)
+
+    def send(self, topic: str, value: bytes, key: bytes | None = None, partition: int | None = None,
+             headers=None, timestamp_ms: int | None = None) -> None:
+        kwargs = {"key": key, "timestamp": timestamp_ms or 0}
+        if partition is not None:
+            kwargs["partition"] = partition
+        if headers:
+            kwargs["headers"] = headers
+        while True:
+            try:
+                self.producer.produce(topic, value, **kwargs)
+                return
+            except BufferError:  # librdkafka's queue is full: let it drain
+                self.producer.poll(0.05)
+
+    def poll(self) -> None:
+        """Serve delivery callbacks without waiting (call it now and then between flushes)."""
+        self.producer.poll(0)
+
+    def flush(self, timeout: float = 130.0) -> None:
+        deadline = time.monotonic() + timeout
+        remaining = self.producer.flush(timeout)
+        while remaining and time.monotonic() < deadline:
+            remaining = self.producer.flush(max(deadline - time.monotonic(), 0))
+        if remaining:
+            raise TimeoutError(f"{remaining} records not acknowledged within {timeout:.0f}s")
+        if self.failures:
+            failures, self.failures = self.failures, []
+            raise DeliveryFailed(f"{len(failures)} records not acknowledged ({failures[0]})")
+
+    def close(self, timeout: float = 30.0) -> None:
+        try:
+            remaining = self.producer.flush(timeout)
+        except KafkaException as exc:
+            log.warning("close: %s", exc)
+            return
+        if remaining:
+            log.error("closing with %d records not acknowledged after %.0fs", remaining, timeout)
