@@ -13,6 +13,7 @@ number of scorers, in any batch split, are bit-for-bit equal.
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right, insort
 
 import numpy as np
@@ -44,14 +45,18 @@ FEATURES = BOOK_FEATURES + EXTRA_FEATURES
 
 
 class CustomerState:
-    """A card's last 30 days: times, amounts (cents), window starts and running sums."""
+    """A card's last 30 days: times, amounts (cents), window starts and running sums.
+
+    Sequences are arrays, not lists: the garbage collector does not walk them, so a full
+    collection does not pause the scorer in proportion to the state it holds.
+    """
     __slots__ = ("times", "cents", "outlier", "s1", "s7", "s30", "sum1", "sum7", "sum30",
                  "usual_n", "usual_sum", "usual_sumsq", "outliers7")
 
     def __init__(self):
-        self.times: list[int] = []
-        self.cents: list[int] = []
-        self.outlier: list[bool] = []
+        self.times = array("q")
+        self.cents = array("q")
+        self.outlier = bytearray()
         self.s1 = self.s7 = self.s30 = 0
         self.sum1 = self.sum7 = self.sum30 = 0
         # 30-day count, sum and sum of squares of the amounts that were not outliers.
@@ -64,27 +69,28 @@ class History:
 
     Order-independent: events may arrive from any partition in any order, and a query at t only
     counts what is older than t - delay. So every scorer that holds the same events computes the
-    same terminal features, whatever it saw first (see state.py).
+    same terminal features, whatever it saw first (see state.py). Times are in arrays (see
+    CustomerState).
     """
 
     def __init__(self, delay_days: int = 7):
         self.delay = delay_days * DAY
-        self.terminal_times: dict[int, list[int]] = {}
-        self.terminal_frauds: dict[int, list[int]] = {}
-        self.customer_frauds: dict[int, list[int]] = {}
+        self.terminal_times: dict[int, array] = {}
+        self.terminal_frauds: dict[int, array] = {}
+        self.customer_frauds: dict[int, array] = {}
 
     def add_transaction(self, terminal_id: int, t: int) -> None:
         times = self.terminal_times.get(terminal_id)
         if times is None:
-            self.terminal_times[terminal_id] = [t]
+            self.terminal_times[terminal_id] = array("q", (t,))
         elif times[-1] <= t:
             times.append(t)
         else:
             insort(times, t)
 
     def add_fraud(self, terminal_id: int, customer_id: int, t: int) -> None:
-        insort(self.terminal_frauds.setdefault(terminal_id, []), t)
-        insort(self.customer_frauds.setdefault(customer_id, []), t)
+        insort(self.terminal_frauds.setdefault(terminal_id, array("q")), t)
+        insort(self.customer_frauds.setdefault(customer_id, array("q")), t)
 
     def terminal(self, terminal_id: int, t: int) -> tuple:
         """Transactions and fraud rate at the terminal in (t - delay - w, t - delay], w = 1, 7, 30 days."""

@@ -11,6 +11,7 @@ Labels from fraud-labels feed the terminal-risk features and the online precisio
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -240,7 +241,9 @@ class Scorer:
         if not batch and not scored:
             return 0
         self.sink.flush()  # raises when an output was not acknowledged: then nothing is committed
-        self.consumer.commit(self.commit_offsets())
+        # Asynchronous: the outputs are acknowledged already; a lost commit is covered by the next
+        # (or, after a crash, means a batch scored twice: at-least-once).
+        self.consumer.commit_async(self.commit_offsets(), callback=self._committed)
         done, now = time.monotonic(), time.time()
         SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
         EVENT_TO_SCORE.observe_many(np.maximum(
@@ -330,6 +333,11 @@ class Scorer:
             offsets[tp] = OffsetAndMetadata(offset, "", -1)
         return offsets
 
+    @staticmethod
+    def _committed(_offsets, response) -> None:
+        if isinstance(response, Exception):
+            log.warning("offset commit failed (%r); the next commit covers it", response)
+
     def to_dlq(self, record, exc: InvalidRecord) -> None:
         DLQ.labels(exc.reason).inc()
         headers = [("dlq.reason", exc.reason.encode()), ("dlq.error", str(exc).encode()[:1000]),
@@ -390,6 +398,7 @@ class Scorer:
             self.restore_replica()
         self.health.set_ready(False, "waiting for partition assignment")
         self.consumer.subscribe([self.topics.transactions, self.topics.labels], listener=Rebalance(self))
+        gc.freeze()  # modules, model and restored state: the collector need not walk them again
         last_observe = 0.0
         while not self.stopping:
             try:
@@ -414,8 +423,12 @@ class Scorer:
             if time.monotonic() - last_observe > 2:
                 self.observe()
                 last_observe = time.monotonic()
-        log.info("stopping: last batch committed")
         self.sink.close()
+        try:
+            self.consumer.commit(self.commit_offsets())
+            log.info("stopping: last batch committed")
+        except KafkaError as exc:
+            log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
         self.consumer.close(autocommit=False)
         self.offsets.close()
         if self.replica:
