@@ -1,7 +1,7 @@
 """One typed configuration, built once from environment variables and CLI flags (flags win).
 
 Every setting has an environment variable FRAUDSTREAM_<NAME> (upper case), listed by
-`fraudstream <command> --help`. Kafka security settings pass straight to kafka-python.
+`fraudstream <command> --help`. Kafka security settings pass to kafka-python (reads) and librdkafka (writes, sink.py).
 """
 
 from __future__ import annotations
