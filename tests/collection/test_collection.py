@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, recap, run
 
 COLLECTION = ROOT / "collections/ansible_collections/fraudstream/platform"
 MODULES = sorted(p.stem for p in (COLLECTION / "plugins/modules").glob("*.py"))
@@ -28,3 +28,15 @@ def test_integration_targets(platform):
     proc = run(["make", "integration"], timeout=1800)
     for target in ("kafka_topic", "kafka_consumer_group_info", "prometheus_alert"):
         assert f"Running {target} integration test role" in proc.stdout
+
+
+@pytest.mark.e2e
+def test_readme_example_runs_as_written(platform, tmp_path):
+    """The collection README's playbook, verbatim, against the live platform. Its topic matches
+    what the fraud_workloads role made, so it changes nothing."""
+    text = (COLLECTION / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    book = tmp_path / "readme_example.yml"
+    book.write_text(example)
+    proc = run(["ansible-playbook", str(book)], timeout=600)
+    assert recap(proc.stdout)["localhost"] | {"ok": 0} == {"ok": 0, "changed": 0, "unreachable": 0, "failed": 0}

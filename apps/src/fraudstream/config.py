@@ -24,14 +24,14 @@ class KafkaConfig:
 
     def client_options(self) -> dict:
         """kafka-python keyword arguments (empty settings left out)."""
-        options = {"bootstrap_servers": self.bootstrap_servers.split(","), "security_protocol": self.security_protocol}
-        mapping = {"sasl_mechanism": "sasl_mechanism", "sasl_username": "sasl_plain_username",
-                   "sasl_password": "sasl_plain_password", "ssl_cafile": "ssl_cafile",
-                   "ssl_certfile": "ssl_certfile", "ssl_keyfile": "ssl_keyfile"}
-        for ours, theirs in mapping.items():
-            if getattr(self, ours):
-                options[theirs] = getattr(self, ours)
-        return options
+        return {"bootstrap_servers": self.bootstrap_servers.split(","), "security_protocol": self.security_protocol,
+                **self.renamed({"sasl_mechanism": "sasl_mechanism", "sasl_username": "sasl_plain_username",
+                                "sasl_password": "sasl_plain_password", "ssl_cafile": "ssl_cafile",
+                                "ssl_certfile": "ssl_certfile", "ssl_keyfile": "ssl_keyfile"})}
+
+    def renamed(self, names: dict) -> dict:
+        """The optional settings that are set, under another client's names ({ours: theirs})."""
+        return {theirs: getattr(self, ours) for ours, theirs in names.items() if getattr(self, ours)}
 
 
 @dataclass(frozen=True)

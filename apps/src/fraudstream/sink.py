@@ -21,14 +21,10 @@ log = logging.getLogger("fraudstream.sink")
 
 def librdkafka_options(kafka: KafkaConfig) -> dict:
     """Our Kafka settings as librdkafka configuration (empty settings left out)."""
-    options = {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol}
-    mapping = {"sasl_mechanism": "sasl.mechanisms", "sasl_username": "sasl.username",
-               "sasl_password": "sasl.password", "ssl_cafile": "ssl.ca.location",
-               "ssl_certfile": "ssl.certificate.location", "ssl_keyfile": "ssl.key.location"}
-    for ours, theirs in mapping.items():
-        if getattr(kafka, ours):
-            options[theirs] = getattr(kafka, ours)
-    return options
+    return {"bootstrap.servers": kafka.bootstrap_servers, "security.protocol": kafka.security_protocol,
+            **kafka.renamed({"sasl_mechanism": "sasl.mechanisms", "sasl_username": "sasl.username",
+                             "sasl_password": "sasl.password", "ssl_cafile": "ssl.ca.location",
+                             "ssl_certfile": "ssl.certificate.location", "ssl_keyfile": "ssl.key.location"})}
 
 
 class DeliveryFailed(RuntimeError):
