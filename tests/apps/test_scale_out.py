@@ -101,6 +101,10 @@ def test_killed_scorer_restarts_with_the_same_state(stream, model, reference):
         deadline = time.monotonic() + 120
         while metric(18320, "fraudstream_scorer_transactions_total") < 3000 and time.monotonic() < deadline:
             time.sleep(0.05)
+        if time.monotonic() >= deadline:
+            victim.send_signal(signal.SIGUSR1)  # its stacks, to its log
+            time.sleep(1)
+            pytest.fail("the scorer on 18320 scored < 3000 in 120 s: stuck? stacks in out/logs/scorer-18320.log")
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         time.sleep(2)

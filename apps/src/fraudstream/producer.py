@@ -69,7 +69,7 @@ def resume_day(kafka: KafkaConfig, topic: str) -> int | None:
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
-        ends = consumer.end_offsets(partitions)
+        ends = consumer.end_offsets(partitions, timeout_ms=30_000)
         last = None
         for tp in partitions:
             if ends[tp] == 0:

@@ -28,7 +28,7 @@ from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from .batch_metrics import BatchHistogram
-from .config import KafkaConfig, ScorerConfig, Topics
+from .config import KAFKA_TIMEOUT_MS, KafkaConfig, ScorerConfig, Topics
 from .features import Customers, History, assemble
 from .http import Health, serve
 from .model import Artifact
@@ -197,9 +197,9 @@ class Scorer:
 
     def seek_committed(self, tp: TopicPartition) -> int:
         """Move to the group's committed offset (or the beginning); returns it."""
-        committed = self.consumer.committed(tp)
+        committed = self.consumer.committed(tp, timeout_ms=KAFKA_TIMEOUT_MS)
         if committed is None:
-            committed = self.offsets.beginning_offsets([tp], timeout_ms=10_000)[tp]
+            committed = self.offsets.beginning_offsets([tp], timeout_ms=KAFKA_TIMEOUT_MS)[tp]
         self.consumer.seek(tp, committed)
         return committed
 
@@ -218,7 +218,7 @@ class Scorer:
             tps = [TopicPartition(t, p) for t in (self.topics.transactions, self.topics.labels)
                    for p in self.replica.partitions]
             try:
-                offsets = self.offsets.end_offsets(tps, timeout_ms=10_000)
+                offsets = self.offsets.end_offsets(tps, timeout_ms=KAFKA_TIMEOUT_MS)
             except (KafkaError, KeyError) as exc:  # KeyError: kafka-python before it has the metadata
                 log.debug("end offsets unavailable (%r); counting the partitions as not caught up", exc)
                 offsets = {}
@@ -329,8 +329,9 @@ class Scorer:
         offsets = {}
         for tp in self.consumer.assignment():
             queue = self.pending.get(tp)
-            offset = queue[0].record.offset if queue else self.consumer.position(tp)
-            offsets[tp] = OffsetAndMetadata(offset, "", -1)
+            offset = queue[0].record.offset if queue else self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS)
+            if offset is not None:  # None: not known yet after a rebalance; nothing read to commit
+                offsets[tp] = OffsetAndMetadata(offset, "", -1)
         return offsets
 
     @staticmethod
@@ -378,9 +379,9 @@ class Scorer:
         if self.replica:
             WATERMARK.set(self.replica.low_watermark())
         for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                LAG.labels(tp.topic, str(tp.partition)).set(max(high - self.consumer.position(tp), 0))
+            high, position = self.consumer.highwater(tp), self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS)
+            if high is not None and position is not None:
+                LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def rewind(self) -> None:
         """After a Kafka error: every partition back to its committed offset, state rebuilt to match."""
@@ -401,6 +402,7 @@ class Scorer:
         gc.freeze()  # modules, model and restored state: the collector need not walk them again
         last_observe = 0.0
         while not self.stopping:
+            self.health.beat()
             try:
                 waiting = any(self.pending.values())
                 batch = self.consumer.poll(timeout_ms=20 if waiting else 500)
@@ -425,7 +427,7 @@ class Scorer:
                 last_observe = time.monotonic()
         self.sink.close()
         try:
-            self.consumer.commit(self.commit_offsets())
+            self.consumer.commit(self.commit_offsets(), timeout_ms=KAFKA_TIMEOUT_MS)
             log.info("stopping: last batch committed")
         except KafkaError as exc:
             log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
@@ -440,7 +442,7 @@ class Scorer:
 
 
 def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:
-    health = Health()
+    health = Health(cfg.stall_seconds)
     serve(cfg.metrics_port, health, cfg.metrics_host)
     health.set_ready(False, "loading the model")
     artifact = Artifact.load(cfg.model_dir)

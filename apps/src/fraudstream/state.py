@@ -26,7 +26,7 @@ import numpy as np
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, KafkaAdminClient
 
-from .config import KafkaConfig
+from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
 
 log = logging.getLogger("fraudstream.state")
@@ -103,11 +103,12 @@ class Replica:
     def restore(self) -> tuple[int, float]:
         """Read the changelog from `delay + 31 days` of event time ago to its end; (events, seconds)."""
         start, before = time.monotonic(), self.applied
-        ends = self.consumer.end_offsets(self.tps)
+        ends = self.consumer.end_offsets(self.tps, timeout_ms=KAFKA_TIMEOUT_MS)
         newest = self._newest_timestamps(ends)
         if newest:
             since = min(newest) - self.keep * 1000
-            found = self.consumer.offsets_for_times(dict.fromkeys(self.tps, max(since, 0)))
+            found = self.consumer.offsets_for_times(dict.fromkeys(self.tps, max(since, 0)),
+                                                    timeout_ms=KAFKA_TIMEOUT_MS)
             for tp in self.tps:
                 self.consumer.seek(tp, found[tp].offset if found.get(tp) else ends[tp])
         else:
@@ -131,9 +132,9 @@ class Replica:
 
     def catch_up(self, ends=None, timeout: float = 300) -> None:
         """Apply everything up to the changelog's end offsets (as of now)."""
-        ends = ends or self.consumer.end_offsets(self.tps)
+        ends = ends or self.consumer.end_offsets(self.tps, timeout_ms=KAFKA_TIMEOUT_MS)
         deadline = time.monotonic() + timeout
-        while any(self.consumer.position(tp) < ends[tp] for tp in self.tps):
+        while any((self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS) or 0) < ends[tp] for tp in self.tps):
             if time.monotonic() > deadline:
                 raise TimeoutError("the changelog did not catch up in time")
             self.poll(200)
