@@ -114,6 +114,7 @@ class Rebalance(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked):
         for tp in revoked:
             self.scorer.pending.pop(tp, None)  # not committed: the next owner reads them again
+            self.scorer.next_offset.pop(tp, None)
             if tp.topic == self.scorer.topics.transactions:
                 self.scorer.customers.pop(tp.partition, None)
 
@@ -144,6 +145,10 @@ class Scorer:
             self.offsets.partitions_for_topic(topic)
         self.quality = OnlineQuality(cfg.precision_window)
         self.pending: dict[TopicPartition, deque[Pending]] = {}
+        # Next offset to commit per partition read since assignment (our own count: kafka-python's
+        # position() asks the coordinator for partitions it has not positioned yet, and blocks
+        # while the group rebalances).
+        self.next_offset: dict[TopicPartition, int] = {}
         self.dlq_done: dict[TopicPartition, int] = {}  # last offset sent to the DLQ, per partition
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
@@ -178,6 +183,7 @@ class Scorer:
         for tp in sorted(self.to_restore):
             batch.pop(tp, None)
             self.pending.pop(tp, None)
+            self.next_offset.pop(tp, None)
             before = self.seek_committed(tp)
             customers = self.customers[tp.partition] = Customers()
             if not self.replica:
@@ -231,6 +237,7 @@ class Scorer:
         """Read a poll batch, score what has complete state, wait for every output to be
         acknowledged and commit up to the oldest transaction still pending; returns the count."""
         for tp, records in batch.items():
+            self.next_offset[tp] = records[-1].offset + 1
             if tp.topic == self.topics.labels:
                 self.on_labels(tp.partition, records)
             else:
@@ -325,13 +332,12 @@ class Scorer:
         FLAGGED.inc(int((scores >= threshold).sum()))
 
     def commit_offsets(self) -> dict:
-        """Every assigned partition up to its position, or to its oldest pending transaction."""
+        """Every partition read since its assignment, up to what was read or to its oldest pending
+        transaction."""
         offsets = {}
-        for tp in self.consumer.assignment():
+        for tp, offset in self.next_offset.items():
             queue = self.pending.get(tp)
-            offset = queue[0].record.offset if queue else self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS)
-            if offset is not None:  # None: not known yet after a rebalance; nothing read to commit
-                offsets[tp] = OffsetAndMetadata(offset, "", -1)
+            offsets[tp] = OffsetAndMetadata(queue[0].record.offset if queue else offset, "", -1)
         return offsets
 
     @staticmethod
@@ -379,13 +385,14 @@ class Scorer:
         if self.replica:
             WATERMARK.set(self.replica.low_watermark())
         for tp in self.consumer.assignment():
-            high, position = self.consumer.highwater(tp), self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS)
+            high, position = self.consumer.highwater(tp), self.next_offset.get(tp)
             if high is not None and position is not None:
                 LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def rewind(self) -> None:
         """After a Kafka error: every partition back to its committed offset, state rebuilt to match."""
         self.pending.clear()
+        self.next_offset.clear()
         for tp in self.consumer.assignment():
             if tp.topic == self.topics.transactions:
                 self.to_restore.add(tp)
