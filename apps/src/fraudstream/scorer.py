@@ -152,6 +152,7 @@ class Scorer:
         self.dlq_done: dict[TopicPartition, int] = {}  # last offset sent to the DLQ, per partition
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
+        self.rewinding = False  # a Kafka error happened: read nothing until the rewind has succeeded
         self._ends: tuple[float, dict] = (0.0, {})
         if self.replica:
             self._check_partitions()
@@ -390,14 +391,18 @@ class Scorer:
                 LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
 
     def rewind(self) -> None:
-        """After a Kafka error: every partition back to its committed offset, state rebuilt to match."""
+        """After a Kafka error: every partition back to its committed offset, state rebuilt to match.
+        Raises while Kafka cannot answer; the loop calls it again until it succeeds."""
         self.pending.clear()
         self.next_offset.clear()
-        for tp in self.consumer.assignment():
+        assigned = self.consumer.assignment()
+        for tp in assigned:
             if tp.topic == self.topics.transactions:
-                self.to_restore.add(tp)
+                self.to_restore.add(tp)  # seeks and rebuilds its cards before the next batch
             else:
                 self.seek_committed(tp)
+        if not self.to_restore:
+            self.health.set_ready(bool(assigned), "waiting for partition assignment")
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -411,6 +416,9 @@ class Scorer:
         while not self.stopping:
             self.health.beat()
             try:
+                if self.rewinding:
+                    self.rewind()
+                    self.rewinding = False
                 waiting = any(self.pending.values())
                 batch = self.consumer.poll(timeout_ms=20 if waiting else 500)
                 if self.to_restore:
@@ -421,13 +429,11 @@ class Scorer:
                     self.process(batch)
             except (KafkaError, RuntimeError, TimeoutError) as exc:
                 ERRORS.inc()
-                self.health.set_ready(False, f"recovering from {exc}")
-                log.error("batch failed (%s): rewinding to the committed offsets", exc)
+                self.health.set_ready(False, f"recovering from {exc!r}")
+                log.error("%s (%r): rewinding to the committed offsets", "rewind failed, again" if self.rewinding
+                          else "batch failed", exc)
+                self.rewinding = True
                 time.sleep(1)
-                try:
-                    self.rewind()
-                except KafkaError as again:
-                    log.error("rewind failed (%s): will retry", again)
                 continue
             if time.monotonic() - last_observe > 2:
                 self.observe()
