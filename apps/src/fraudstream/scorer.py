@@ -153,6 +153,7 @@ class Scorer:
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
         self.rewinding = False  # a Kafka error happened: read nothing until the rewind has succeeded
+        self._commit_sent = 0.0  # monotonic time of the asynchronous commit in flight (0: none)
         self._ends: tuple[float, dict] = (0.0, {})
         if self.replica:
             self._check_partitions()
@@ -249,9 +250,7 @@ class Scorer:
         if not batch and not scored:
             return 0
         self.sink.flush()  # raises when an output was not acknowledged: then nothing is committed
-        # Asynchronous: the outputs are acknowledged already; a lost commit is covered by the next
-        # (or, after a crash, means a batch scored twice: at-least-once).
-        self.consumer.commit_async(self.commit_offsets(), callback=self._committed)
+        self.commit()
         done, now = time.monotonic(), time.time()
         SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
         EVENT_TO_SCORE.observe_many(np.maximum(
@@ -341,8 +340,18 @@ class Scorer:
             offsets[tp] = OffsetAndMetadata(queue[0].record.offset if queue else offset, "", -1)
         return offsets
 
-    @staticmethod
-    def _committed(_offsets, response) -> None:
+    def commit(self) -> None:
+        """Commit asynchronously, one request at a time: the outputs are acknowledged already, and a
+        commit skipped or lost is covered by the next (after a crash: a batch scored twice). More in
+        flight would queue behind the coordinator's in-flight limit, and so would the group's own
+        JoinGroup/SyncGroup requests: a rebalance then never finishes."""
+        if time.monotonic() - self._commit_sent < KAFKA_TIMEOUT_MS / 1000:
+            return
+        self._commit_sent = time.monotonic()
+        self.consumer.commit_async(self.commit_offsets(), callback=self._committed)
+
+    def _committed(self, _offsets, response) -> None:
+        self._commit_sent = 0.0
         if isinstance(response, Exception):
             log.warning("offset commit failed (%r); the next commit covers it", response)
 
