@@ -72,9 +72,6 @@ class ScorerConfig:
     precision_window: int = 5000  # labelled transactions in the online precision/recall window
     # Longest wait for the other partitions' state before scoring anyway (counted as incomplete).
     state_wait_seconds: float = 60.0
-    # The main loop turns several times a second; not turning for this long is a hang (/healthz 503,
-    # stacks to the log).
-    stall_seconds: float = 120.0
     metrics_port: int = 8001
     metrics_host: str = "127.0.0.1"
 

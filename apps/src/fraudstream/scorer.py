@@ -423,7 +423,6 @@ class Scorer:
         gc.freeze()  # modules, model and restored state: the collector need not walk them again
         last_observe = 0.0
         while not self.stopping:
-            self.health.beat()
             try:
                 if self.rewinding:
                     self.rewind()
@@ -464,7 +463,7 @@ class Scorer:
 
 
 def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:
-    health = Health(cfg.stall_seconds)
+    health = Health()
     serve(cfg.metrics_port, health, cfg.metrics_host)
     health.set_ready(False, "loading the model")
     artifact = Artifact.load(cfg.model_dir)
