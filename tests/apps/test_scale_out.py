@@ -129,13 +129,24 @@ def scored_so_far(topics):
 
 
 def test_added_scorer_rebalances_without_changing_a_score(stream, model, reference):
+    """A second scorer joins mid-stream. The first is paused (SIGSTOP) once it has scored part of
+    the stream, until the second has restored the shared state: else the first finishes the
+    50,000 transactions before anyone joins."""
     topics = fresh_run(stream)
     procs = [start(topics, model, 18330)]
     try:
         deadline = time.monotonic() + 120
         while metric(18330, "fraudstream_scorer_transactions_total") < 1000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.02)
+        procs[0].send_signal(signal.SIGSTOP)
+        paused_at = scored_so_far(topics)
         procs.append(start(topics, model, 18331))  # joins mid-stream: the group rebalances
+        deadline = time.monotonic() + 120
+        while (metric(18331, 'fraudstream_scorer_restored_records_total{store="history"}') <= 0
+               and time.monotonic() < deadline):
+            time.sleep(0.2)
+        procs[0].send_signal(signal.SIGCONT)
+        assert 0 < paused_at < N_TX, f"{paused_at} scored when the second scorer joined: not mid-stream"
         scores = scores_of(topics)
         missing, differ = differences(scores, reference)
         assert not missing, f"{len(missing)} transactions lost in the rebalance"
@@ -143,6 +154,7 @@ def test_added_scorer_rebalances_without_changing_a_score(stream, model, referen
         replayed = metric(18330, 'fraudstream_scorer_restored_records_total{store="customers"}')
         assert replayed > 0, "the first scorer gave up partitions and rebuilt the cards of those it kept"
     finally:
+        procs[0].send_signal(signal.SIGCONT)  # a stopped process cannot handle SIGTERM
         for proc in procs:
             stop(proc)
         delete_topics({k: topics[k] for k in ("scores", "alerts", "changelog")})

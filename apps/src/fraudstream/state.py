@@ -117,18 +117,18 @@ class Replica:
         return self.applied - before, time.monotonic() - start
 
     def _newest_timestamps(self, ends) -> list[int]:
-        stamps = []
-        for tp in self.tps:
-            if ends[tp] == 0:
-                continue
+        """The timestamp of the last record of every non-empty partition (all read in one pass:
+        one partition at a time would drop the others' records that a poll returns)."""
+        wanted = {tp for tp in self.tps if ends[tp] > 0}
+        for tp in wanted:
             self.consumer.seek(tp, ends[tp] - 1)
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                records = self.consumer.poll(timeout_ms=500).get(tp)
-                if records:
-                    stamps.append(records[-1].timestamp)
-                    break
-        return stamps
+        stamps: dict = {}
+        deadline = time.monotonic() + 30
+        while wanted - stamps.keys() and time.monotonic() < deadline:
+            for tp, records in self.consumer.poll(timeout_ms=500).items():
+                if tp in wanted and records:
+                    stamps[tp] = max(stamps.get(tp, 0), records[-1].timestamp)
+        return list(stamps.values())
 
     def catch_up(self, ends=None, timeout: float = 300) -> None:
         """Apply everything up to the changelog's end offsets (as of now)."""
