@@ -119,6 +119,7 @@ class Rebalance(ConsumerRebalanceListener):
                 self.scorer.customers.pop(tp.partition, None)
 
     def on_partitions_assigned(self, assigned):
+        self.scorer._commit_sent = 0.0  # a commit in flight before the rebalance will not report back
         self.scorer.to_restore.update(tp for tp in assigned if tp.topic == self.scorer.topics.transactions)
 
 
@@ -345,7 +346,7 @@ class Scorer:
         commit skipped or lost is covered by the next (after a crash: a batch scored twice). More in
         flight would queue behind the coordinator's in-flight limit, and so would the group's own
         JoinGroup/SyncGroup requests: a rebalance then never finishes."""
-        if time.monotonic() - self._commit_sent < KAFKA_TIMEOUT_MS / 1000:
+        if time.monotonic() - self._commit_sent < 1.0:  # a callback lost in a rebalance blocks 1 s at most
             return
         self._commit_sent = time.monotonic()
         self.consumer.commit_async(self.commit_offsets(), callback=self._committed)
