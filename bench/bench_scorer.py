@@ -178,7 +178,7 @@ def model_per_row(artifact, X):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=60000)
+    parser.add_argument("--messages", type=int, default=0, help="0: all 14 simulated days (137,109)")
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--latency-seconds", type=int, default=20)
     args = parser.parse_args()
@@ -198,7 +198,7 @@ def main() -> int:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     topics = make_topics(admin, prefix, args.partitions)
     try:
-        tx = sim[: args.messages]
+        tx = sim[: args.messages or None]
         record_bytes = fill(topics["transactions"], tx)
         perf = perf_test(topics["transactions"], len(tx))
         ours = scorer_throughput(topics, model_dir, len(tx))

@@ -1,7 +1,8 @@
 """One typed configuration, built once from environment variables and CLI flags (flags win).
 
 Every setting has an environment variable FRAUDSTREAM_<NAME> (upper case), listed by
-`fraudstream <command> --help`. Kafka security settings pass to kafka-python (reads) and librdkafka (writes, sink.py).
+`fraudstream <command> --help`. Kafka security settings pass to librdkafka (the scorer's group reads, source.py; every write,
+sink.py) and kafka-python (the other reads).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import argparse
 import os
 from dataclasses import dataclass, field, fields
 
-# Every blocking kafka-python call gets a deadline: without one, a call made during a rebalance
-# can wait forever (seen: a scorer silent for minutes). A timeout is a KafkaError: rewind, retry.
+# Every blocking Kafka call gets a deadline: without one, a kafka-python call made during a
+# rebalance could wait forever (seen: a scorer silent for minutes). A timeout is an error: rewind, retry.
 KAFKA_TIMEOUT_MS = 10_000
 
 

@@ -21,10 +21,9 @@ from collections import OrderedDict, deque
 
 import numpy as np
 import orjson
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.coordinator.assignors.range import RangePartitionAssignor
+from confluent_kafka import KafkaException
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge, Histogram
 
 from .batch_metrics import BatchHistogram
@@ -34,6 +33,7 @@ from .http import Health, serve
 from .model import Artifact
 from .schema import InvalidRecord, decode, parse_time
 from .sink import Sink
+from .source import Source
 from .state import EVENT, LABEL, TX, Replica, apply_events, changelog_record
 
 log = logging.getLogger("fraudstream.score")
@@ -105,23 +105,6 @@ class Pending:
         self.complete = True
 
 
-class Rebalance(ConsumerRebalanceListener):
-    """Partitions come and go: drop what was held for revoked ones, restore the cards of assigned ones."""
-
-    def __init__(self, scorer: Scorer):
-        self.scorer = scorer
-
-    def on_partitions_revoked(self, revoked):
-        for tp in revoked:
-            self.scorer.pending.pop(tp, None)  # not committed: the next owner reads them again
-            self.scorer.next_offset.pop(tp, None)
-            if tp.topic == self.scorer.topics.transactions:
-                self.scorer.customers.pop(tp.partition, None)
-
-    def on_partitions_assigned(self, assigned):
-        self.scorer.to_restore.update(tp for tp in assigned if tp.topic == self.scorer.topics.transactions)
-
-
 class Scorer:
     def __init__(self, kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig, artifact: Artifact,
                  health: Health | None = None):
@@ -130,12 +113,10 @@ class Scorer:
         self.history = History(cfg.label_delay_days)
         self.customers: dict[int, Customers] = {}  # per owned transactions partition
         self.replica = Replica(kafka, topics.changelog, self.history) if topics.changelog else None
-        self.consumer = KafkaConsumer(
-            **kafka.client_options(), group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=cfg.max_poll_records,
-            # Range gives a member the same partition numbers of both topics: a card's labels
-            # reach the scorer that scored its transactions (online precision).
-            partition_assignment_strategy=(RangePartitionAssignor,))
+        # Range assignment gives a member the same partition numbers of both topics: a card's
+        # labels reach the scorer that scored its transactions (online precision).
+        self.consumer = Source(kafka, group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
+                               max_records=cfg.max_poll_records)
         self.sink = Sink(kafka, client_id=f"{cfg.group_id}-scorer")
         self.sink.warm([t for t in (topics.scores, topics.alerts, topics.dlq, topics.changelog) if t])
         # End offsets of the inputs, asked of a client that fetches nothing (the group consumer's
@@ -145,9 +126,7 @@ class Scorer:
             self.offsets.partitions_for_topic(topic)
         self.quality = OnlineQuality(cfg.precision_window)
         self.pending: dict[TopicPartition, deque[Pending]] = {}
-        # Next offset to commit per partition read since assignment (our own count: kafka-python's
-        # position() asks the coordinator for partitions it has not positioned yet, and blocks
-        # while the group rebalances).
+        # Next offset to commit per partition read since its assignment or rewind.
         self.next_offset: dict[TopicPartition, int] = {}
         self.dlq_done: dict[TopicPartition, int] = {}  # last offset sent to the DLQ, per partition
         self.to_restore: set[TopicPartition] = set()
@@ -175,17 +154,19 @@ class Scorer:
         log.info("history restored: %d events in %.2fs", events, seconds)
 
     def restore_customers(self, batch: dict) -> None:
-        """Newly assigned partitions start again at their committed offset (the batch's records for
-        them are dropped and read again), with their cards rebuilt from the events before it."""
+        """Newly assigned (or rewound) partitions are read from their committed offset: rebuild
+        their cards from the changelog's events before it."""
         self.health.set_ready(False, "restoring card windows")
         start, replayed = time.monotonic(), 0
         if self.replica:
             self.replica.catch_up()
         for tp in sorted(self.to_restore):
-            batch.pop(tp, None)
             self.pending.pop(tp, None)
             self.next_offset.pop(tp, None)
-            before = self.seek_committed(tp)
+            before = self.start_offset(tp)
+            newer = [r for r in batch.pop(tp, ()) if r.offset >= before]  # older: counted in the cards
+            if newer:
+                batch[tp] = newer
             customers = self.customers[tp.partition] = Customers()
             if not self.replica:
                 continue
@@ -202,13 +183,11 @@ class Scorer:
         self.to_restore.clear()
         self.health.set_ready(True)
 
-    def seek_committed(self, tp: TopicPartition) -> int:
-        """Move to the group's committed offset (or the beginning); returns it."""
-        committed = self.consumer.committed(tp, timeout_ms=KAFKA_TIMEOUT_MS)
-        if committed is None:
-            committed = self.offsets.beginning_offsets([tp], timeout_ms=KAFKA_TIMEOUT_MS)[tp]
-        self.consumer.seek(tp, committed)
-        return committed
+    def start_offset(self, tp: TopicPartition) -> int:
+        """Where a partition is read from after an assignment: the group's committed offset, or
+        the beginning (auto.offset.reset=earliest)."""
+        committed = self.consumer.committed(tp)
+        return self.consumer.beginning(tp) if committed is None else committed
 
     def publish(self, kind: str, partition: int, through: int, events: np.ndarray) -> None:
         """Append one source partition's batch to the changelog (or, in memory, to the History)."""
@@ -336,14 +315,14 @@ class Scorer:
         offsets = {}
         for tp, offset in self.next_offset.items():
             queue = self.pending.get(tp)
-            offsets[tp] = OffsetAndMetadata(queue[0].record.offset if queue else offset, "", -1)
+            offsets[tp] = queue[0].record.offset if queue else offset
         return offsets
 
     def commit(self) -> None:
         """Commit synchronously, after the outputs are acknowledged. (Asynchronous commits were
         measured faster, but kafka-python 3.0.12 lost their callbacks across rebalances and a
         SIGKILL then re-scored thousands of transactions instead of one batch.)"""
-        self.consumer.commit(self.commit_offsets(), timeout_ms=KAFKA_TIMEOUT_MS)
+        self.consumer.commit(self.commit_offsets())
 
     def to_dlq(self, record, exc: InvalidRecord) -> None:
         DLQ.labels(exc.reason).inc()
@@ -396,10 +375,9 @@ class Scorer:
         self.next_offset.clear()
         assigned = self.consumer.assignment()
         for tp in assigned:
+            self.consumer.seek(tp, self.start_offset(tp))
             if tp.topic == self.topics.transactions:
-                self.to_restore.add(tp)  # seeks and rebuilds its cards before the next batch
-            else:
-                self.seek_committed(tp)
+                self.to_restore.add(tp)  # its cards are rebuilt before the next batch
         if not self.to_restore:
             self.health.set_ready(bool(assigned), "waiting for partition assignment")
 
@@ -409,7 +387,8 @@ class Scorer:
         if self.replica:
             self.restore_replica()
         self.health.set_ready(False, "waiting for partition assignment")
-        self.consumer.subscribe([self.topics.transactions, self.topics.labels], listener=Rebalance(self))
+        self.consumer.subscribe([self.topics.transactions, self.topics.labels],
+                                on_assigned=self.assigned, on_revoked=self.revoked)
         gc.freeze()  # modules, model and restored state: the collector need not walk them again
         last_observe = 0.0
         while not self.stopping:
@@ -425,7 +404,7 @@ class Scorer:
                     self.replica.poll(20 if waiting else 0)
                 if batch or waiting:
                     self.process(batch)
-            except (KafkaError, RuntimeError, TimeoutError) as exc:
+            except (KafkaError, KafkaException, RuntimeError, TimeoutError) as exc:
                 ERRORS.inc()
                 self.health.set_ready(False, f"recovering from {exc!r}")
                 log.error("%s (%r): rewinding to the committed offsets", "rewind failed, again" if self.rewinding
@@ -438,11 +417,11 @@ class Scorer:
                 last_observe = time.monotonic()
         self.sink.close()
         try:
-            self.consumer.commit(self.commit_offsets(), timeout_ms=KAFKA_TIMEOUT_MS)
+            self.commit()
             log.info("stopping: last batch committed")
-        except KafkaError as exc:
+        except KafkaException as exc:
             log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
-        self.consumer.close(autocommit=False)
+        self.consumer.close()
         self.offsets.close()
         if self.replica:
             self.replica.close()
@@ -450,6 +429,18 @@ class Scorer:
 
     def stop(self, *_):
         self.stopping = True
+
+    # -- rebalance (called inside poll) ---------------------------------------------------------
+    def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Drop what was held for revoked partitions: not committed, the next owner reads it again."""
+        for tp in partitions:
+            self.pending.pop(tp, None)
+            self.next_offset.pop(tp, None)
+            if tp.topic == self.topics.transactions:
+                self.customers.pop(tp.partition, None)
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        self.to_restore.update(tp for tp in partitions if tp.topic == self.topics.transactions)
 
 
 def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:

@@ -2,8 +2,8 @@
 
 Why: kafka-python's send() costs ~100 µs of pure Python per record, and the scorer sends at
 least one record (its score) per transaction; librdkafka's costs a few µs (bench/README.md,
-"What the profile says"). Reading stays with kafka-python (DESIGN.md); only the apps write
-through this class. Records are keyed with murmur2, as kafka-python and the Java client do, so
+"What the profile says"). Only the apps write through this class (the scorer's group reads go
+through source.py). Records are keyed with murmur2, as kafka-python and the Java client do, so
 a card's transactions and labels land on the same partition whoever wrote them.
 """
 

@@ -1,0 +1,123 @@
+"""Reading as a consumer group: librdkafka (confluent-kafka) behind kafka-python's poll() shape.
+
+Why: kafka-python 3.0.12's group consumer stalled now and then right after an assignment (no
+fetch, or a rebalance that never completed, and nothing logged; README "Known problems"), and its
+fetcher costs Python time per record. librdkafka runs the group protocol and the fetches in its
+own threads. The scorer keeps its shape: poll() returns {TopicPartition: [records]} with
+kafka-python's TopicPartition as keys, and records with .topic .partition .offset .timestamp
+.key .value. Offsets are never committed automatically: the scorer commits what it scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NamedTuple
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
+from confluent_kafka import TopicPartition as RdPartition
+from kafka import TopicPartition
+
+from .config import KAFKA_TIMEOUT_MS, KafkaConfig
+from .sink import librdkafka_options
+
+log = logging.getLogger("fraudstream.source")
+TIMEOUT = KAFKA_TIMEOUT_MS / 1000
+
+
+class Record(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int  # milliseconds
+    key: bytes | None
+    value: bytes | None
+
+
+class Source:
+    """A consumer group member. on_assigned/on_revoked get sets of TopicPartition; they run inside
+    poll(), before it returns records of the new assignment (revoked partitions' records are gone)."""
+
+    def __init__(self, kafka: KafkaConfig, group_id: str, client_id: str, max_records: int):
+        self.max_records = max_records
+        self.consumer = Consumer(librdkafka_options(kafka) | {
+            "group.id": group_id, "client.id": client_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            # Range gives a member the same partition numbers of every topic (scorer.py says why).
+            "partition.assignment.strategy": "range",
+            "queued.max.messages.kbytes": 16384,  # prefetch per partition; the default is 64 MiB
+            # A killed member's partitions move after 10 s (librdkafka's default is 45 s).
+            "session.timeout.ms": 10_000,
+            "error_cb": lambda err: log.warning("kafka: %s", err),
+        })
+
+    def subscribe(self, topics: list[str], on_assigned: Callable, on_revoked: Callable) -> None:
+        def revoked(_, partitions):
+            on_revoked({TopicPartition(p.topic, p.partition) for p in partitions})
+
+        self.consumer.subscribe(topics, on_revoke=revoked, on_lost=revoked,
+                                on_assign=lambda _, ps: on_assigned({TopicPartition(p.topic, p.partition) for p in ps}))
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        """What has arrived, up to max_records; waits up to timeout_ms only when nothing has.
+        (librdkafka's consume(n, timeout) waits until n records or the timeout: at a few thousand
+        records a second that alone added ~150 ms to every transaction's latency.)"""
+        messages = self.consumer.consume(self.max_records, 0)
+        if not messages and timeout_ms > 0:
+            messages = self.consumer.consume(1, timeout_ms / 1000)
+            if messages:
+                messages += self.consumer.consume(self.max_records - 1, 0)
+        batch: dict[TopicPartition, list[Record]] = {}
+        for m in messages:
+            if m.error():
+                if m.error().fatal():
+                    raise KafkaException(m.error())
+                log.warning("kafka: %s", m.error())
+                continue
+            topic, partition = m.topic(), m.partition()
+            tp = TopicPartition(topic, partition)
+            records = batch.get(tp)
+            if records is None:
+                records = batch[tp] = []
+            records.append(Record(topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value()))
+        return batch
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        metadata = self.consumer.list_topics(topic, timeout=TIMEOUT).topics[topic]
+        if metadata.error is not None and metadata.error.code() != KafkaError.NO_ERROR:
+            return set()
+        return set(metadata.partitions)
+
+    def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset, None when it has none."""
+        [found] = self.consumer.committed([RdPartition(tp.topic, tp.partition)], timeout=TIMEOUT)
+        return None if found.offset == OFFSET_INVALID or found.offset < 0 else found.offset
+
+    def beginning(self, tp: TopicPartition) -> int:
+        return self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), timeout=TIMEOUT)[0]
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Only for a partition being read (assigned and fetched); librdkafka starts a newly
+        assigned one at its committed offset by itself."""
+        self.consumer.seek(RdPartition(tp.topic, tp.partition, offset))
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Synchronous: returns once the coordinator has stored them, raises KafkaException if not."""
+        if not offsets:
+            return
+        done = self.consumer.commit(offsets=[RdPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()],
+                                    asynchronous=False)
+        failed = [p for p in done or () if p.error is not None]
+        if failed:
+            raise KafkaException(failed[0].error)
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition(p.topic, p.partition) for p in self.consumer.assignment()}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        """The log end as last seen by the fetcher (no request); None before the first fetch."""
+        _, high = self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), cached=True)
+        return high if high >= 0 else None
+
+    def close(self) -> None:
+        self.consumer.close()
