@@ -9,10 +9,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 
 class Health:
-    """Liveness and readiness flags with a reason a person can read."""
+    """Readiness with a reason a person can read. (Liveness: /healthz answers while the process does.)"""
 
     def __init__(self):
-        self.alive = True
         self.ready = False
         self.reason = "starting"
 
@@ -26,7 +25,7 @@ def serve(port: int, health: Health, host: str = "127.0.0.1") -> ThreadingHTTPSe
             if self.path == "/metrics":
                 self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
-                self._send(200 if health.alive else 503, b"ok\n" if health.alive else b"dead\n")
+                self._send(200, b"ok\n")
             elif self.path == "/readyz":
                 text = ("ready\n" if health.ready else f"not ready: {health.reason}\n").encode()
                 self._send(200 if health.ready else 503, text)

@@ -119,8 +119,8 @@ class Scorer:
                                max_records=cfg.max_poll_records)
         self.sink = Sink(kafka, client_id=f"{cfg.group_id}-scorer")
         self.sink.warm([t for t in (topics.scores, topics.alerts, topics.dlq, topics.changelog) if t])
-        # End offsets of the inputs, asked of a client that fetches nothing (the group consumer's
-        # own end_offsets() can hang while its fetches are in flight).
+        # End offsets of every input partition, owned or not, in one request per poll of the state
+        # (librdkafka's get_watermark_offsets() asks one partition at a time).
         self.offsets = KafkaConsumer(**kafka.client_options(), group_id=None, client_id=f"{cfg.group_id}-offsets")
         for topic in (topics.transactions, topics.labels):
             self.offsets.partitions_for_topic(topic)

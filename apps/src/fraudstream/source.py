@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
 from kafka import TopicPartition
 
@@ -75,11 +75,8 @@ class Source:
                 log.warning("kafka: %s", m.error())
                 continue
             topic, partition = m.topic(), m.partition()
-            tp = TopicPartition(topic, partition)
-            records = batch.get(tp)
-            if records is None:
-                records = batch[tp] = []
-            records.append(Record(topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value()))
+            batch.setdefault(TopicPartition(topic, partition), []).append(
+                Record(topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value()))
         return batch
 
     def partitions_for_topic(self, topic: str) -> set[int]:
@@ -89,9 +86,12 @@ class Source:
         return set(metadata.partitions)
 
     def committed(self, tp: TopicPartition) -> int | None:
-        """The group's committed offset, None when it has none."""
+        """The group's committed offset, None when it has none; raises when Kafka could not say
+        (an error read as "none" would restart the partition from the beginning)."""
         [found] = self.consumer.committed([RdPartition(tp.topic, tp.partition)], timeout=TIMEOUT)
-        return None if found.offset == OFFSET_INVALID or found.offset < 0 else found.offset
+        if found.error is not None:
+            raise KafkaException(found.error)
+        return None if found.offset < 0 else found.offset
 
     def beginning(self, tp: TopicPartition) -> int:
         return self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), timeout=TIMEOUT)[0]
