@@ -73,3 +73,7 @@ def test_days_can_start_later_with_the_same_ids(sim):
     whole = sim.dataset(4)
     tail = next(sim.days(first_day=3, n_days=1))[1]
     assert np.array_equal(whole[whole["tx_time"] // DAY == 3], tail)
+
+
+def test_day_size_counts_a_day_without_generating_it(sim):
+    assert [sim.day_size(d) for d in range(0, 200, 7)] == [sim.genuine_day(d).size for d in range(0, 200, 7)]

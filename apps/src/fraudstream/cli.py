@@ -49,7 +49,7 @@ def cmd_train(args) -> int:
     artifact = Artifact(booster, list(FEATURES), threshold, rule, metrics, {
         "simulator_seed": args.seed, "train_days": [int(val_start - args.train_days), int(val_start)],
         "validation_days": [int(val_start), int(args.days)], "label_delay_days": args.label_delay_days,
-        "train_transactions": int(train.sum())})
+        "train_transactions": int(train.sum())}, label_delay_days=args.label_delay_days)
     artifact.save(args.out)
     print(json.dumps({"artifact": args.out, "version": artifact.version, "threshold": round(threshold, 6),
                       "threshold_rule": rule, "validation": metrics,

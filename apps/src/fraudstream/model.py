@@ -2,7 +2,11 @@
 
 An artifact is a directory:
   model.json      the XGBoost booster (JSON format)
-  artifact.json   features, threshold and the rule that chose it, metrics, data window, version
+  artifact.json   features, threshold and the rule that chose it, label delay, metrics, data window,
+                  version
+
+The scorer computes features in its own FEATURES order with its own label delay and predicts
+positionally, so it must refuse an artifact trained otherwise (Artifact.check_compatible).
 """
 
 from __future__ import annotations
@@ -42,6 +46,35 @@ class Artifact:
     metrics: dict = field(default_factory=dict)
     data_window: dict = field(default_factory=dict)
     version: str = ""
+    # The label delay (days) of the training protocol: terminal risk and known fraud only count
+    # labels older than it, so a scorer with another delay feeds the model other numbers.
+    label_delay_days: int | None = None
+
+    def check_compatible(self, features: list[str], label_delay_days: int) -> None:
+        """Raise ValueError naming every way this artifact differs from a scorer that computes
+        `features` (in that order) with `label_delay_days`; return None if it does not."""
+        problems = []
+        ours, theirs = list(self.features), list(features)
+        missing = [f for f in ours if f not in theirs]
+        extra = [f for f in theirs if f not in ours]
+        if missing:
+            problems.append(f"it needs features the scorer does not compute: {missing}")
+        if extra:
+            problems.append(f"the scorer computes features it was not trained on: {extra}")
+        if not missing and not extra and ours != theirs:
+            i = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b)
+            problems.append(f"same features in another order: position {i} is {ours[i]!r} in the artifact, "
+                            f"{theirs[i]!r} in the scorer")
+        if self.label_delay_days is None:
+            problems.append(f"it does not record the label delay it was trained with (older artifact): retrain it "
+                            f"with `fraudstream train --label-delay-days {label_delay_days}`")
+        elif self.label_delay_days != label_delay_days:
+            problems.append(f"artifact trained with label delay {self.label_delay_days:g} days, scorer configured "
+                            f"with {label_delay_days:g}: set FRAUDSTREAM_LABEL_DELAY_DAYS={self.label_delay_days:g} "
+                            f"or retrain")
+        if problems:
+            raise ValueError(f"model artifact {self.version or '(unsaved)'} does not fit this scorer: "
+                             + "; ".join(problems))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Fraud probability for a batch of feature rows (one call for the whole batch)."""
@@ -52,9 +85,11 @@ class Artifact:
         directory.mkdir(parents=True, exist_ok=True)
         model_text = bytes(self.booster.save_raw("json")).decode()
         (directory / "model.json").write_text(model_text)
-        self.version = version_of(model_text, self.features, self.threshold)
+        self.version = version_of(model_text, self.features, self.threshold, self.label_delay_days)
         meta = {"features": self.features, "threshold": self.threshold, "threshold_rule": self.threshold_rule,
                 "metrics": self.metrics, "data_window": self.data_window, "version": self.version}
+        if self.label_delay_days is not None:
+            meta["label_delay_days"] = self.label_delay_days
         (directory / "artifact.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         return directory
 
@@ -67,20 +102,24 @@ class Artifact:
                 raise FileNotFoundError(f"model artifact {directory} lacks {path.name}: run `fraudstream train`")
         meta = json.loads(meta_path.read_text())
         model_text = model_path.read_text()
-        if version_of(model_text, meta["features"], meta["threshold"]) != meta["version"]:
+        if version_of(model_text, meta["features"], meta["threshold"], meta.get("label_delay_days")) != meta["version"]:
             raise ValueError(f"model artifact {directory} is inconsistent: its version hash does not match")
         missing = sorted(set(meta["features"]) - set(FEATURES))
         if missing:
             raise ValueError(f"model artifact {directory} needs features this scorer does not compute: {missing}")
         booster = xgb.Booster(params={"nthread": 1})  # the scorer predicts on one thread
         booster.load_model(bytearray(model_text.encode()))
-        return cls(booster, meta["features"], meta["threshold"],
-                   meta["threshold_rule"], meta["metrics"], meta["data_window"], meta["version"])
+        # Artifacts from before label_delay_days was a top-level field kept it in their data window.
+        delay = meta.get("label_delay_days", meta["data_window"].get("label_delay_days"))
+        return cls(booster, meta["features"], meta["threshold"], meta["threshold_rule"], meta["metrics"],
+                   meta["data_window"], meta["version"], delay)
 
 
-def version_of(model_text: str, features: list[str], threshold: float) -> str:
+def version_of(model_text: str, features: list[str], threshold: float, label_delay_days: int | None = None) -> str:
     digest = hashlib.sha256(model_text.encode())
-    digest.update(json.dumps([features, threshold]).encode())
+    # The delay joined the hash with its top-level field: older artifacts keep their version.
+    digest.update(json.dumps([features, threshold] if label_delay_days is None else
+                             [features, threshold, label_delay_days]).encode())
     return digest.hexdigest()[:12]
 
 

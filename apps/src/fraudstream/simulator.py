@@ -62,6 +62,7 @@ class Simulator:
         self.terminal_xy = rng.uniform(0, 100, size=(p.n_terminals, 2))
         # Terminals within the radius of each customer.
         self.available_terminals = self._terminals_in_radius()
+        self._unreachable = np.array([len(t) == 0 for t in self.available_terminals])
         self._seed = p.seed
 
     def _terminals_in_radius(self) -> list[np.ndarray]:
@@ -82,7 +83,7 @@ class Simulator:
         rng = self._day_rng(day, 0)
         counts = rng.poisson(self.mean_tx_per_day)
         # A customer with no terminal in reach makes no transaction.
-        counts[[len(t) == 0 for t in self.available_terminals]] = 0
+        counts[self._unreachable] = 0
         customers = np.repeat(np.arange(p.n_customers, dtype=np.int32), counts)
         times = np.rint(rng.normal(DAY / 2, 20000, size=customers.size)).astype(np.int64)
         keep = (times > 0) & (times < DAY)
@@ -100,6 +101,15 @@ class Simulator:
         tx["terminal_id"] = terminals
         tx["amount"] = np.round(amounts, 2)
         return tx[np.argsort(tx["tx_time"], kind="stable")]
+
+    def day_size(self, day: int) -> int:
+        """genuine_day(day).size, without generating the day (~30x cheaper): the same draws, in
+        the same order, up to the times. Tx ids count every earlier day's transactions."""
+        rng = self._day_rng(day, 0)
+        counts = rng.poisson(self.mean_tx_per_day)
+        counts[self._unreachable] = 0
+        times = np.rint(rng.normal(DAY / 2, 20000, size=int(counts.sum()))).astype(np.int64)
+        return int(((times > 0) & (times < DAY)).sum())
 
     def compromised(self, day: int) -> tuple[np.ndarray, np.ndarray]:
         """Terminals and customers compromised on a given day."""
@@ -139,7 +149,7 @@ class Simulator:
         """Yield (day, transactions) from first_day on, n_days of them or forever."""
         tx_id = 0
         for d in range(first_day):
-            tx_id += self.genuine_day(d).size
+            tx_id += self.day_size(d)
         day = first_day
         while n_days is None or day < first_day + n_days:
             tx = self.day(day, tx_id)
