@@ -21,8 +21,10 @@ BOOTSTRAP = "127.0.0.1:9092"
 PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
 PORTS = {"kafka": 9092, "kafka controller": 9095, "kafka jmx exporter": 7071,
-         "prometheus": 9090, "alertmanager": 9093, "fraud-producer": 8000, "fraud-consumer": 8001}
-PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer:fraud-consumer-0")
+         "prometheus": 9090, "alertmanager": 9093, "fraud-producer": 8000, "fraud-consumer": 8001,
+         "fraud-lag-exporter": 8010}
+PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer:fraud-consumer-0",
+            "fraud-lag-exporter")
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
 CACHE = Path(os.environ.get("FRAUDSTREAM_CACHE", Path.home() / ".cache/fraudstream"))
 SUPERVISORCTL = [str(CACHE / "supervisor-venv/bin/supervisorctl"), "-c", str(HOME / "supervisor/supervisord.conf")]
@@ -47,7 +49,7 @@ def test_make_up_converges_and_verifies(first_up):
     assert recap(first_up.stdout)["localhost"]["failed"] == 0
     out = " ".join(first_up.stdout.split())  # the YAML callback wraps long lines
     assert "round trip at fraudstream-healthcheck" in out
-    assert "targets up: alertmanager, fraud-consumer, fraud-producer, kafka, prometheus" in out
+    assert "targets up: alertmanager, fraud-consumer, fraud-producer, kafka, kafka-exporter, prometheus" in out
     assert re.search(r"Scorer: +\d+ transactions scored", out)
     assert "alerts loaded, none firing" in out
     # verify.yml ran every dashboard panel's PromQL against the live Prometheus; each returned data.
@@ -85,7 +87,8 @@ def test_kafka_produce_and_consume(first_up):
 def test_prometheus_scrapes_all_targets(first_up):
     targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
     health = {t["labels"]["job"]: t["health"] for t in targets}
-    assert health == {job: "up" for job in ("prometheus", "alertmanager", "kafka", "fraud-producer", "fraud-consumer")}
+    assert health == {job: "up" for job in ("prometheus", "alertmanager", "kafka", "kafka-exporter",
+                                            "fraud-producer", "fraud-consumer")}
     partitions = prom_query("kafka_server_replicamanager_partitioncount")
     assert partitions and float(partitions[0]["value"][1]) >= 1
     assert [r["metric"]["__name__"] for r in prom_query('{__name__=~"jvm_memory_used_bytes", job="kafka"}')]

@@ -1,4 +1,4 @@
-"""fraudstream {simulate,train,evaluate,produce,score}."""
+"""fraudstream {simulate,train,evaluate,produce,score,lag-exporter}."""
 
 from __future__ import annotations
 
@@ -87,6 +87,11 @@ def cmd_score(args) -> int:
     return run(cfg.build(cfg.KafkaConfig, args), cfg.build(cfg.Topics, args), cfg.build(cfg.ScorerConfig, args))
 
 
+def cmd_lag_exporter(args) -> int:
+    from .lag_exporter import LagExporterConfig, run
+    return run(cfg.build(cfg.KafkaConfig, args), cfg.build(LagExporterConfig, args))
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fraudstream", description="Real-time card-fraud detection on Kafka.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -122,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score fraud-transactions (the fraud-consumer)")
     cfg.add_arguments(p, cfg.KafkaConfig, cfg.Topics, cfg.ScorerConfig)
     p.set_defaults(func=cmd_score)
+
+    from .lag_exporter import LagExporterConfig
+    p = sub.add_parser("lag-exporter", help="consumer lag from the broker's side, as kafka_exporter's metrics")
+    cfg.add_arguments(p, cfg.KafkaConfig, LagExporterConfig)
+    p.set_defaults(func=cmd_lag_exporter)
     return top
 
 
