@@ -68,7 +68,14 @@ class ScorerConfig:
     group_id: str = "fraud-consumer"
     model_dir: str = "model"
     max_poll_records: int = 1000
+    # After the first record of a batch, wait this long for more (a quiet stream scores in
+    # batches, not one record per predict, flush and commit).
+    batch_wait_ms: float = 5.0
     max_record_bytes: int = 16384
+    # Event times further ahead of this scorer's clock go to the DLQ (reason future_time).
+    max_future_seconds: int = 300
+    # /healthz fails when the loop made no progress for this long (a liveness probe restarts it).
+    stall_seconds: float = 120.0
     label_delay_days: int = 7  # must match the model's training protocol
     precision_window: int = 5000  # labelled transactions in the online precision/recall window
     # Longest wait for the other partitions' state before scoring anyway (counted as incomplete).

@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 
 class Health:
-    """Readiness with a reason a person can read. (Liveness: /healthz answers while the process does.)"""
+    """Readiness with a reason a person can read, and liveness from a loop's progress.
+
+    /healthz fails once a watched loop has not called progressed() for `stall_seconds`: a
+    liveness probe then restarts a process that is alive but wedged. Until watch() is called
+    (start-up, state restore) the process counts as alive while it answers.
+    """
 
     def __init__(self):
         self.ready = False
         self.reason = "starting"
+        self.stall_seconds: float | None = None
+        self.last_progress = time.monotonic()
 
     def set_ready(self, ready: bool, reason: str = "") -> None:
         self.ready, self.reason = ready, reason
+
+    def watch(self, stall_seconds: float) -> None:
+        self.stall_seconds = stall_seconds
+        self.last_progress = time.monotonic()
+
+    def progressed(self) -> None:
+        self.last_progress = time.monotonic()
+
+    def alive(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self.last_progress
+        if self.stall_seconds is not None and idle > self.stall_seconds:
+            return False, f"no progress for {idle:.0f}s (limit {self.stall_seconds:g}s); {self.reason or 'no error'}"
+        return True, "ok"
 
 
 def serve(port: int, health: Health, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -25,7 +46,8 @@ def serve(port: int, health: Health, host: str = "127.0.0.1") -> ThreadingHTTPSe
             if self.path == "/metrics":
                 self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
-                self._send(200, b"ok\n")
+                alive, text = health.alive()
+                self._send(200 if alive else 503, f"{text}\n".encode())
             elif self.path == "/readyz":
                 text = ("ready\n" if health.ready else f"not ready: {health.reason}\n").encode()
                 self._send(200 if health.ready else 503, text)

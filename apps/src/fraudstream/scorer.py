@@ -4,15 +4,16 @@ Per poll batch: decode and validate every record, update the owned cards' window
 was learnt to the changelog (state.py), wait until the shared History is complete for the
 batch, predict the whole batch in one call, send every score to fraud-scores (and those at or
 above the threshold to fraud-alerts), send bad records to the DLQ with their reason and original
-bytes, wait for Kafka to acknowledge all of it, and only then commit the offsets. SIGTERM
-finishes the batch first; a Kafka error rewinds to the committed offsets and restores state.
-Labels from fraud-labels feed the terminal-risk features and the online precision/recall.
+bytes, wait for Kafka to acknowledge all of it, and only then commit the offsets (ledger.py
+keeps that bookkeeping). A record that fails, for any reason, goes to the DLQ alone; an output
+that Kafka refuses for good is replaced, never retried forever. SIGTERM finishes the batch
+first; a Kafka error rewinds to the committed offsets and restores state. Labels from
+fraud-labels feed the terminal-risk features and the online precision/recall.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import math
 import signal
@@ -22,18 +23,17 @@ from collections import OrderedDict, deque
 import numpy as np
 import orjson
 from confluent_kafka import KafkaException
-from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 
 from .batch_metrics import BatchHistogram
-from .config import KAFKA_TIMEOUT_MS, KafkaConfig, ScorerConfig, Topics
-from .features import Customers, History, assemble
+from .config import KafkaConfig, ScorerConfig, Topics
+from .features import FEATURES, Customers, History, assemble
 from .http import Health, serve
+from .ledger import Ledger, Pending, TopicPartition, dlq_reason
 from .model import Artifact
-from .schema import InvalidRecord, decode, parse_time
-from .sink import Sink
-from .source import Source
+from .schema import decode, decode_label
+from .sink import DeliveryFailed, Refused, Sink
+from .source import EndOffsets, Source
 from .state import EVENT, LABEL, TX, Replica, apply_events, changelog_record
 
 log = logging.getLogger("fraudstream.score")
@@ -41,6 +41,8 @@ log = logging.getLogger("fraudstream.score")
 PROCESSED = Counter("fraudstream_scorer_transactions", "Transactions scored and acknowledged")
 FLAGGED = Counter("fraudstream_scorer_flagged", "Transactions at or above the threshold (sent to fraud-alerts)")
 DLQ = Counter("fraudstream_scorer_dlq", "Records sent to the DLQ", ["reason"])
+REPLACED = Counter("fraudstream_scorer_refused_outputs", "Outputs Kafka refused for good and what became of them",
+                   ["topic", "error", "outcome"])
 LABELS = Counter("fraudstream_scorer_labels", "Labels consumed from fraud-labels")
 BATCH = Histogram("fraudstream_scorer_batch_size", "Transactions per poll batch",
                   buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500))
@@ -52,7 +54,8 @@ EVENT_TO_SCORE = BatchHistogram("fraudstream_scorer_event_to_score_seconds",
                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 SCORES = BatchHistogram("fraudstream_scorer_score", "Distribution of fraud scores",
                         buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99))
-LAG = Gauge("fraudstream_scorer_lag", "Records behind the log end, per partition", ["topic", "partition"])
+LAG = Gauge("fraudstream_scorer_lag", "Records not yet done (outputs acknowledged) behind the log end, "
+            "per owned partition", ["topic", "partition"])
 MODEL = Gauge("fraudstream_scorer_model_info", "The loaded model", ["version", "threshold"])
 PRECISION = Gauge("fraudstream_scorer_online_precision", "Precision at the threshold over the label window")
 RECALL = Gauge("fraudstream_scorer_online_recall", "Recall at the threshold over the label window")
@@ -67,6 +70,10 @@ RESTORED = Counter("fraudstream_scorer_restored_records", "Events replayed by st
 WATERMARK = Gauge("fraudstream_scorer_state_watermark_seconds",
                   "Simulated time every partition's state has reached (the oldest partition)")
 LAST_BATCH = Gauge("fraudstream_scorer_last_batch_timestamp_seconds", "Wall time of the last committed batch")
+LAST_PROGRESS = Gauge("fraudstream_scorer_last_progress_timestamp_seconds",
+                      "Wall time the loop last completed an iteration without error")
+DLQ_VALUE_LIMIT = 512 * 1024  # a bigger bad record is kept in the DLQ truncated (header dlq.truncated)
+MAX_POLL_RECORDS = 10_000  # one changelog record per partition and batch stays far below 1 MB
 
 
 class OnlineQuality:
@@ -95,40 +102,29 @@ class OnlineQuality:
                 len(self.outcomes))
 
 
-class Pending:
-    """A transaction read and added to its card's window, waiting for the shared state to score it."""
-    __slots__ = ("tx", "record", "cents", "card", "extra", "since", "complete")
-
-    def __init__(self, tx, record, cents, card, extra):
-        self.tx, self.record, self.cents, self.card, self.extra = tx, record, cents, card, extra
-        self.since = time.monotonic()
-        self.complete = True
-
-
 class Scorer:
     def __init__(self, kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig, artifact: Artifact,
                  health: Health | None = None):
+        if not 1 <= cfg.max_poll_records <= MAX_POLL_RECORDS:
+            raise SystemExit(f"--max-poll-records (FRAUDSTREAM_MAX_POLL_RECORDS) must be in [1, {MAX_POLL_RECORDS}], "
+                             f"got {cfg.max_poll_records}")
         self.topics, self.cfg, self.artifact = topics, cfg, artifact
         self.health = health or Health()
         self.history = History(cfg.label_delay_days)
         self.customers: dict[int, Customers] = {}  # per owned transactions partition
+        self.ledger = Ledger()
         self.replica = Replica(kafka, topics.changelog, self.history) if topics.changelog else None
         # Range assignment gives a member the same partition numbers of both topics: a card's
         # labels reach the scorer that scored its transactions (online precision).
         self.consumer = Source(kafka, group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
-                               max_records=cfg.max_poll_records)
+                               max_records=cfg.max_poll_records, batch_wait_ms=cfg.batch_wait_ms,
+                               on_commit_failed=self.ledger.commit_failed)
         self.sink = Sink(kafka, client_id=f"{cfg.group_id}-scorer")
         self.sink.warm([t for t in (topics.scores, topics.alerts, topics.dlq, topics.changelog) if t])
-        # End offsets of every input partition, owned or not, in one request per poll of the state
-        # (librdkafka's get_watermark_offsets() asks one partition at a time).
-        self.offsets = KafkaConsumer(**kafka.client_options(), group_id=None, client_id=f"{cfg.group_id}-offsets")
-        for topic in (topics.transactions, topics.labels):
-            self.offsets.partitions_for_topic(topic)
+        # End offsets of every input partition, owned or not (the shared state's "caught up").
+        self.end_offsets = EndOffsets(kafka, client_id=f"{cfg.group_id}-offsets") if self.replica else None
         self.quality = OnlineQuality(cfg.precision_window)
-        self.pending: dict[TopicPartition, deque[Pending]] = {}
-        # Next offset to commit per partition read since its assignment or rewind.
-        self.next_offset: dict[TopicPartition, int] = {}
-        self.dlq_done: dict[TopicPartition, int] = {}  # last offset sent to the DLQ, per partition
+        self.assigned_now: set[TopicPartition] = set()
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
         self.rewinding = False  # a Kafka error happened: read nothing until the rewind has succeeded
@@ -161,8 +157,6 @@ class Scorer:
         if self.replica:
             self.replica.catch_up()
         for tp in sorted(self.to_restore):
-            self.pending.pop(tp, None)
-            self.next_offset.pop(tp, None)
             before = self.start_offset(tp)
             newer = [r for r in batch.pop(tp, ()) if r.offset >= before]  # older: counted in the cards
             if newer:
@@ -181,7 +175,6 @@ class Scorer:
         log.info("partitions %s: %d card events replayed in %.2fs", sorted(tp.partition for tp in self.to_restore),
                  replayed, seconds)
         self.to_restore.clear()
-        self.health.set_ready(True)
 
     def start_offset(self, tp: TopicPartition) -> int:
         """Where a partition is read from after an assignment: the group's committed offset, or
@@ -195,7 +188,7 @@ class Scorer:
             apply_events(self.history, kind, events)
             return
         self.sink.send(self.topics.changelog, partition=partition,
-                                  **changelog_record(kind, through, events, self.replica.watermark[(kind, partition)]))
+                       **changelog_record(kind, through, events, self.replica.watermark[(kind, partition)]))
 
     def source_ends(self) -> dict:
         """End offsets of every transactions and labels partition, cached for half a second."""
@@ -204,8 +197,8 @@ class Scorer:
             tps = [TopicPartition(t, p) for t in (self.topics.transactions, self.topics.labels)
                    for p in self.replica.partitions]
             try:
-                offsets = self.offsets.end_offsets(tps, timeout_ms=KAFKA_TIMEOUT_MS)
-            except (KafkaError, KeyError) as exc:  # KeyError: kafka-python before it has the metadata
+                offsets = self.end_offsets(tps)
+            except KafkaException as exc:
                 log.debug("end offsets unavailable (%r); counting the partitions as not caught up", exc)
                 offsets = {}
             ends = {(TX if tp.topic == self.topics.transactions else LABEL, tp.partition): o for tp, o in offsets.items()}
@@ -215,11 +208,11 @@ class Scorer:
     # -- one batch ------------------------------------------------------------------------------
     def process(self, batch: dict) -> int:
         """Read a poll batch, score what has complete state, wait for every output to be
-        acknowledged and commit up to the oldest transaction still pending; returns the count."""
+        acknowledged, then commit (asynchronously) what is safe; returns the count scored."""
         for tp, records in batch.items():
-            self.next_offset[tp] = records[-1].offset + 1
+            self.ledger.read(tp, records[-1].offset)
             if tp.topic == self.topics.labels:
-                self.on_labels(tp.partition, records)
+                self.on_labels(tp, records)
             else:
                 self.ingest(tp, records)
         scored, incomplete = self.take_ready()
@@ -227,8 +220,11 @@ class Scorer:
             self.score(scored, incomplete)
         if not batch and not scored:
             return 0
-        self.sink.flush()  # raises when an output was not acknowledged: then nothing is committed
-        self.commit()
+        self.settle()  # raises when an output was not acknowledged: then nothing is committed
+        self.ledger.acknowledged()
+        offsets = self.ledger.to_commit()
+        self.consumer.commit(offsets, asynchronous=True)
+        self.ledger.did_commit(offsets)
         done, now = time.monotonic(), time.time()
         SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
         EVENT_TO_SCORE.observe_many(np.maximum(
@@ -242,45 +238,46 @@ class Scorer:
         """A partition's records in order: bad ones to the DLQ, good ones into their card's window
         and the changelog (that is what other scorers wait for), then pending until scored."""
         customers = self.customers.setdefault(tp.partition, Customers())
-        queue = self.pending.setdefault(tp, deque())
         events = np.empty(len(records), EVENT)
         n = 0
         for record in records:
             try:
-                tx = decode(record.value, self.cfg.max_record_bytes)
-            except InvalidRecord as exc:
-                if record.offset > self.dlq_done.get(tp, -1):  # read again after a rebalance: sent already
-                    self.to_dlq(record, exc)
-                    self.dlq_done[tp] = record.offset
+                tx = decode(record.value, self.cfg.max_record_bytes, self.cfg.max_future_seconds)
+                cents = round(tx.amount * 100)
+                card, extra, outlier = customers.update(tx.customer_id, tx.tx_time, cents)
+                events[n] = (record.offset, tx.tx_id, tx.tx_time, tx.customer_id, tx.terminal_id, cents, outlier)
+            except Exception as exc:  # noqa: BLE001 (one record's failure is that record's alone)
+                self.reject(tp, record, exc)
                 continue
-            cents = round(tx.amount * 100)
-            card, extra, outlier = customers.update(tx.customer_id, tx.tx_time, cents)
-            events[n] = (record.offset, tx.tx_id, tx.tx_time, tx.customer_id, tx.terminal_id, cents, outlier)
             n += 1
-            queue.append(Pending(tx, record, cents, card, extra))
+            self.ledger.hold(tp, Pending(tx, record, cents, card, extra))
         self.publish(TX, tp.partition, records[-1].offset, events[:n])
+
+    def on_labels(self, tp: TopicPartition, records) -> None:
+        """Labels of one partition to the changelog (they reach the History from there)."""
+        events = np.empty(len(records), EVENT)
+        n = 0
+        for record in records:
+            try:
+                label = decode_label(record.value, self.cfg.max_record_bytes, self.cfg.max_future_seconds)
+                events[n] = (record.offset, label.tx_id, label.tx_time, label.customer_id, label.terminal_id, 0,
+                             label.fraud)
+            except Exception as exc:  # noqa: BLE001 (one record's failure is that record's alone)
+                self.reject(tp, record, exc)
+                continue
+            n += 1
+            LABELS.inc()
+            self.quality.labelled(label.tx_id, bool(label.fraud))
+        self.publish(LABEL, tp.partition, records[-1].offset, events[:n])
 
     def take_ready(self) -> tuple[list[Pending], int]:
         """Pending transactions whose state is complete (or that waited too long), oldest first."""
-        queues = [q for q in self.pending.values() if q]
-        if not queues:
+        newest = self.ledger.newest_pending_time()
+        if newest is None:
             return [], 0
         delay = self.history.delay
-        if self.replica is None:
-            limit = math.inf
-        else:
-            self.replica.poll(0)
-            newest = max(q[-1].tx.tx_time for q in queues)
-            limit = self.replica.complete_until(newest - delay, self.source_ends)
-        ready, forced = [], 0
-        give_up = time.monotonic() - self.cfg.state_wait_seconds
-        for queue in queues:
-            while queue and (queue[0].tx.tx_time - delay < limit or queue[0].since < give_up):
-                item = queue.popleft()
-                if item.tx.tx_time - delay >= limit:
-                    item.complete = False
-                    forced += 1
-                ready.append(item)
+        limit = math.inf if self.replica is None else self.replica.complete_until(newest - delay, self.source_ends)
+        ready, forced = self.ledger.take_ready(limit, delay, time.monotonic() - self.cfg.state_wait_seconds)
         if forced:
             log.warning("%d transactions waited %.0fs for the other partitions' state; scored anyway. Behind "
                         "(kind, partition, watermark, done, end): %s", forced, self.cfg.state_wait_seconds,
@@ -292,11 +289,17 @@ class Scorer:
         terminal, known = self.history.terminal, self.history.known_fraud
         rows = [assemble(p.cents, p.tx.tx_time, p.card, p.extra, terminal(p.tx.terminal_id, p.tx.tx_time),
                          known(p.tx.customer_id, p.tx.tx_time)) for p in ready]
-        scores = self.artifact.predict(np.asarray(rows, dtype=np.float64))
+        try:
+            scores = self.artifact.predict(np.asarray(rows, dtype=np.float64)).tolist()
+        except Exception:  # noqa: BLE001 (find the row that fails; the others are scored)
+            scores = [self.predict_one(p, row) for p, row in zip(ready, rows, strict=True)]
         threshold, version = self.artifact.threshold, self.artifact.version
         now, send = time.monotonic(), self.sink.send
         scores_topic, alerts_topic = self.topics.scores, self.topics.alerts
-        for p, score in zip(ready, scores.tolist(), strict=True):
+        flagged_count = 0
+        for p, score in zip(ready, scores, strict=True):
+            if score is None:
+                continue
             tx, flagged = p.tx, score >= threshold
             value = orjson.dumps({"tx_id": tx.tx_id, "customer_id": tx.customer_id, "terminal_id": tx.terminal_id,
                                   "amount": tx.amount, "score": score, "flagged": flagged, "threshold": threshold,
@@ -305,50 +308,63 @@ class Scorer:
             send(scores_topic, value, p.record.key)
             if flagged:
                 send(alerts_topic, value, p.record.key)
+                flagged_count += 1
             self.quality.scored(tx.tx_id, flagged)
-        SCORES.observe_many(scores)
-        FLAGGED.inc(int((scores >= threshold).sum()))
+        SCORES.observe_many([s for s in scores if s is not None])
+        FLAGGED.inc(flagged_count)
 
-    def commit_offsets(self) -> dict:
-        """Every partition read since its assignment, up to what was read or to its oldest pending
-        transaction."""
-        offsets = {}
-        for tp, offset in self.next_offset.items():
-            queue = self.pending.get(tp)
-            offsets[tp] = queue[0].record.offset if queue else offset
-        return offsets
+    def predict_one(self, p: Pending, row: list) -> float | None:
+        try:
+            return float(self.artifact.predict(np.asarray([row], dtype=np.float64))[0])
+        except Exception as exc:  # noqa: BLE001
+            self.reject(TopicPartition(p.record.topic, p.record.partition), p.record, exc)
+            return None
 
-    def commit(self) -> None:
-        """Commit synchronously, after the outputs are acknowledged. (Asynchronous commits were
-        measured faster, but kafka-python 3.0.12 lost their callbacks across rebalances and a
-        SIGKILL then re-scored thousands of transactions instead of one batch.)"""
-        self.consumer.commit(self.commit_offsets())
+    # -- bad records and refused outputs ----------------------------------------------------------
+    def reject(self, tp: TopicPartition, record, exc: Exception) -> None:
+        """One record to the DLQ with its reason (unless a rewind read it again after its DLQ
+        record was sent); any other exception than a validation error is logged with its trace."""
+        if not self.ledger.needs_dlq(tp, record.offset):
+            return
+        reason = dlq_reason(exc)
+        if reason.startswith("error:"):
+            log.error("%s[%d]@%d failed: to the DLQ", record.topic, record.partition, record.offset, exc_info=exc)
+        DLQ.labels(reason).inc()
+        value, headers = record.value, [("dlq.reason", reason.encode()), ("dlq.error", str(exc).encode()[:1000]),
+                                        ("dlq.topic", record.topic.encode()),
+                                        ("dlq.partition", str(record.partition).encode()),
+                                        ("dlq.offset", str(record.offset).encode())]
+        if value is not None and len(value) > DLQ_VALUE_LIMIT:
+            value, headers = value[:DLQ_VALUE_LIMIT], [*headers, ("dlq.truncated", str(len(value)).encode())]
+        self.sink.send(self.topics.dlq, value, key=record.key, headers=headers)
+        self.ledger.dlq_queued(tp, record.offset)
 
-    def to_dlq(self, record, exc: InvalidRecord) -> None:
-        DLQ.labels(exc.reason).inc()
-        headers = [("dlq.reason", exc.reason.encode()), ("dlq.error", str(exc).encode()[:1000]),
-                   ("dlq.topic", record.topic.encode()), ("dlq.partition", str(record.partition).encode()),
-                   ("dlq.offset", str(record.offset).encode())]
-        self.sink.send(self.topics.dlq, record.value, key=record.key, headers=headers)
+    def settle(self) -> None:
+        """Wait for Kafka to acknowledge every output. One that it refused for good is replaced
+        once by something it accepts (replace()); one refused again is dropped, counted and
+        logged (the source record stays in its topic): a refused record never wedges a partition."""
+        refused = self.sink.flush(should_stop=lambda: self.stopping)
+        for r in refused:
+            self.replace(r)
+        if refused:
+            for r in self.sink.flush(should_stop=lambda: self.stopping):
+                REPLACED.labels(r.topic, r.error, "dropped").inc()
+                log.error("Kafka refused %s twice (%s); dropped it", r.topic, r.error)
 
-    def on_labels(self, partition: int, records) -> None:
-        """Labels of one partition to the changelog (they reach the History from there)."""
-        events = np.empty(len(records), EVENT)
-        n = 0
-        for record in records:
-            try:
-                label = json.loads(record.value)
-                tx_id, fraud = int(label["tx_id"]), int(label["fraud"])
-                tx_time = parse_time(label["tx_datetime"])
-                customer, terminal = int(label["customer_id"]), int(label["terminal_id"])
-            except (ValueError, KeyError, TypeError):
-                log.warning("ignoring malformed label at %s[%d]@%d", record.topic, record.partition, record.offset)
-                continue
-            LABELS.inc()
-            self.quality.labelled(tx_id, bool(fraud))
-            events[n] = (record.offset, tx_id, tx_time, customer, terminal, 0, fraud)
-            n += 1
-        self.publish(LABEL, partition, records[-1].offset, events[:n])
+    def replace(self, r: Refused) -> None:
+        headers = list(r.headers or ())
+        if r.topic == self.topics.changelog:  # stamped now: within any broker's timestamp window
+            self.sink.send(r.topic, r.value, r.key, partition=None, headers=headers)
+            outcome = "restamped"
+        elif r.topic == self.topics.dlq:  # the headers say which record it was; its bytes stay at the source
+            self.sink.send(r.topic, None, r.key, headers=[*headers, ("dlq.refused", r.error.encode())])
+            outcome = "dlq_headers_only"
+        else:
+            self.sink.send(self.topics.dlq, r.value, r.key, headers=[("dlq.reason", f"refused:{r.error}".encode()),
+                                                                     ("dlq.topic", r.topic.encode())])
+            outcome = "to_dlq"
+        REPLACED.labels(r.topic, r.error, outcome).inc()
+        log.error("Kafka refused a record for %s (%s): %s", r.topic, r.error, outcome)
 
     # -- loop -----------------------------------------------------------------------------------
     def observe(self) -> None:
@@ -360,26 +376,26 @@ class Scorer:
         STATE.labels("customer_events").set(sum(c.events() for c in self.customers.values()))
         for kind, value in self.history.size().items():
             STATE.labels(kind).set(value)
-        PENDING.set(sum(map(len, self.pending.values())))
+        PENDING.set(sum(map(len, self.ledger.pending.values())))
         if self.replica:
             WATERMARK.set(self.replica.low_watermark())
-        for tp in self.consumer.assignment():
-            high, position = self.consumer.highwater(tp), self.next_offset.get(tp)
-            if high is not None and position is not None:
-                LAG.labels(tp.topic, str(tp.partition)).set(max(high - position, 0))
+        for tp in self.assigned_now:
+            high, done = self.consumer.highwater(tp), self.ledger.safe.get(tp)
+            if high is not None and done is not None:
+                LAG.labels(tp.topic, str(tp.partition)).set(max(high - done, 0))
 
     def rewind(self) -> None:
-        """After a Kafka error: every partition back to its committed offset, state rebuilt to match.
-        Raises while Kafka cannot answer; the loop calls it again until it succeeds."""
-        self.pending.clear()
-        self.next_offset.clear()
-        assigned = self.consumer.assignment()
-        for tp in assigned:
+        """After a Kafka error: commit what was acknowledged, then every partition back to its
+        committed offset, state rebuilt to match. Raises while Kafka cannot answer; the loop
+        calls it again until it succeeds."""
+        self.ledger.reset()
+        offsets = self.ledger.to_commit()
+        self.consumer.commit(offsets)
+        self.ledger.did_commit(offsets)
+        for tp in self.consumer.assignment():
             self.consumer.seek(tp, self.start_offset(tp))
             if tp.topic == self.topics.transactions:
                 self.to_restore.add(tp)  # its cards are rebuilt before the next batch
-        if not self.to_restore:
-            self.health.set_ready(bool(assigned), "waiting for partition assignment")
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -390,21 +406,22 @@ class Scorer:
         self.consumer.subscribe([self.topics.transactions, self.topics.labels],
                                 on_assigned=self.assigned, on_revoked=self.revoked)
         gc.freeze()  # modules, model and restored state: the collector need not walk them again
+        self.health.watch(self.cfg.stall_seconds)
         last_observe = 0.0
         while not self.stopping:
             try:
                 if self.rewinding:
                     self.rewind()
                     self.rewinding = False
-                waiting = any(self.pending.values())
+                waiting = self.ledger.waiting()
                 batch = self.consumer.poll(timeout_ms=20 if waiting else 500)
                 if self.to_restore:
                     self.restore_customers(batch)
                 if self.replica:
-                    self.replica.poll(20 if waiting else 0)
+                    self.replica.poll(20 if waiting and not batch else 0)
                 if batch or waiting:
                     self.process(batch)
-            except (KafkaError, KafkaException, RuntimeError, TimeoutError) as exc:
+            except (KafkaException, DeliveryFailed, RuntimeError, TimeoutError) as exc:
                 ERRORS.inc()
                 self.health.set_ready(False, f"recovering from {exc!r}")
                 log.error("%s (%r): rewinding to the committed offsets", "rewind failed, again" if self.rewinding
@@ -412,17 +429,27 @@ class Scorer:
                 self.rewinding = True
                 time.sleep(1)
                 continue
+            self.health.progressed()
+            LAST_PROGRESS.set_to_current_time()
+            if not self.health.ready and self.assigned_now:
+                self.health.set_ready(True)
             if time.monotonic() - last_observe > 2:
                 self.observe()
                 last_observe = time.monotonic()
-        self.sink.close()
-        try:
-            self.commit()
-            log.info("stopping: last batch committed")
-        except KafkaException as exc:
-            log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        """Commit only what Kafka acknowledged; after an error, nothing more (it is scored again)."""
+        self.sink.close(timeout=5 if self.rewinding else 30)
+        if self.rewinding:
+            log.warning("stopping after an error: nothing more committed; the unacknowledged batch is scored again")
+        else:
+            try:
+                self.consumer.commit(self.ledger.to_commit())
+                log.info("stopping: last batch committed")
+            except KafkaException as exc:
+                log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
         self.consumer.close()
-        self.offsets.close()
         if self.replica:
             self.replica.close()
         return 0
@@ -432,14 +459,26 @@ class Scorer:
 
     # -- rebalance (called inside poll) ---------------------------------------------------------
     def revoked(self, partitions: set[TopicPartition]) -> None:
-        """Drop what was held for revoked partitions: not committed, the next owner reads it again."""
+        """Commit what was acknowledged of the revoked partitions, then drop what was held for
+        them: the next owner reads the rest again. Their metrics go too."""
+        offsets = self.ledger.to_commit(partitions)
+        if offsets and not (self.rewinding or self.stopping):
+            try:
+                self.consumer.commit(offsets)
+            except KafkaException as exc:
+                log.warning("commit on revoke failed (%s); the next owner re-scores from the last commit", exc)
+        self.ledger.forget(partitions)
+        self.assigned_now -= partitions
         for tp in partitions:
-            self.pending.pop(tp, None)
-            self.next_offset.pop(tp, None)
             if tp.topic == self.topics.transactions:
                 self.customers.pop(tp.partition, None)
+            try:
+                LAG.remove(tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
+        self.assigned_now |= partitions
         self.to_restore.update(tp for tp in partitions if tp.topic == self.topics.transactions)
 
 
@@ -448,5 +487,6 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:
     serve(cfg.metrics_port, health, cfg.metrics_host)
     health.set_ready(False, "loading the model")
     artifact = Artifact.load(cfg.model_dir)
+    artifact.check_compatible(list(FEATURES), cfg.label_delay_days)
     log.info("model %s (threshold %.4f) from %s", artifact.version, artifact.threshold, cfg.model_dir)
     return Scorer(kafka, topics, cfg, artifact, health).run()

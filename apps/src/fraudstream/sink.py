@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from .config import KafkaConfig
 
@@ -27,19 +28,36 @@ def librdkafka_options(kafka: KafkaConfig) -> dict:
                              "ssl_certfile": "ssl.certificate.location", "ssl_keyfile": "ssl.key.location"})}
 
 
+# Errors that refuse one record for good: sending it again unchanged fails again.
+REFUSED = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_TIMESTAMP, KafkaError.INVALID_RECORD,
+                     KafkaError.RECORD_LIST_TOO_LARGE, KafkaError.INVALID_MSG_SIZE, KafkaError.POLICY_VIOLATION})
+
+
 class DeliveryFailed(RuntimeError):
-    """Kafka did not acknowledge one or more records since the last flush()."""
+    """Kafka did not acknowledge one or more records since the last flush() (a transient error)."""
+
+
+class Refused(NamedTuple):
+    """A record that Kafka refused for good, with what is needed to send something else instead."""
+    topic: str
+    value: bytes | None
+    key: bytes | None
+    headers: list | None
+    error: str  # librdkafka's error name, e.g. INVALID_TIMESTAMP
 
 
 class Sink:
-    """An idempotent producer (acks=all). send() queues; flush() waits for every acknowledgement
-    and raises DeliveryFailed if any record since the previous flush() was not acknowledged.
+    """An idempotent producer (acks=all). send() queues; flush() waits for every acknowledgement,
+    raises DeliveryFailed if a record since the previous flush() was not acknowledged for a
+    transient reason, and returns the records that Kafka refused for good (REFUSED): the caller
+    decides what replaces them, so one bad record never blocks the ones after it.
     `on_delivery(topic, error)` is called for every record (error None when acknowledged)."""
 
     def __init__(self, kafka: KafkaConfig, client_id: str, linger_ms: int = 2, on_delivery=None,
                  delivery_timeout_ms: int = 120_000):
         self.on_delivery = on_delivery
         self.failures: list[str] = []
+        self.refused: list[Refused] = []
         options = librdkafka_options(kafka) | {
             "client.id": client_id, "enable.idempotence": True, "acks": "all", "linger.ms": linger_ms,
             "partitioner": "murmur2_random", "delivery.timeout.ms": delivery_timeout_ms,
@@ -59,7 +77,9 @@ class Sink:
                 log.warning("no metadata for %s yet (%s); the first send will ask again", topic, exc)
 
     def _delivered(self, err, msg) -> None:
-        if err is not None:
+        if err is not None and err.code() in REFUSED:
+            self.refused.append(Refused(msg.topic(), msg.value(), msg.key(), msg.headers(), err.name()))
+        elif err is not None:
             self.failures.append(f"{msg.topic()}: {err.str()}")
         if self.on_delivery is not None:
             self.on_delivery(msg.topic(), err)
@@ -77,21 +97,33 @@ class Sink:
                 return
             except BufferError:  # librdkafka's queue is full: let it drain
                 self.producer.poll(0.05)
+            except KafkaException as exc:  # refused before sending (larger than message.max.bytes)
+                if exc.args[0].code() not in REFUSED:
+                    raise
+                self.refused.append(Refused(topic, value, key, headers, exc.args[0].name()))
+                return
 
     def poll(self) -> None:
         """Serve delivery callbacks without waiting (call it now and then between flushes)."""
         self.producer.poll(0)
 
-    def flush(self, timeout: float = 130.0) -> None:
+    def flush(self, timeout: float = 130.0, should_stop=None) -> list[Refused]:
+        """Wait for every acknowledgement (in 1 s steps, so that should_stop() can end the wait:
+        a SIGTERM during a broker outage need not wait for the delivery timeout)."""
         deadline = time.monotonic() + timeout
-        remaining = self.producer.flush(timeout)
-        while remaining and time.monotonic() < deadline:
-            remaining = self.producer.flush(max(deadline - time.monotonic(), 0))
+        remaining = self.producer.flush(0)
+        while remaining and time.monotonic() < deadline and not (should_stop and should_stop()):
+            remaining = self.producer.flush(min(1.0, max(deadline - time.monotonic(), 0)))
         if remaining:
-            raise TimeoutError(f"{remaining} records not acknowledged within {timeout:.0f}s")
+            self.refused.clear()
+            raise TimeoutError(f"{remaining} records not acknowledged" +
+                               (" when asked to stop" if should_stop and should_stop() else f" within {timeout:.0f}s"))
         if self.failures:
             failures, self.failures = self.failures, []
+            self.refused.clear()  # sent again after the rewind
             raise DeliveryFailed(f"{len(failures)} records not acknowledged ({failures[0]})")
+        refused, self.refused = self.refused, []
+        return refused
 
     def close(self, timeout: float = 30.0) -> None:
         try:

@@ -1,11 +1,11 @@
-"""Reading as a consumer group: librdkafka (confluent-kafka) behind kafka-python's poll() shape.
+"""Reading as a consumer group: librdkafka (confluent-kafka).
 
 Why: kafka-python 3.0.12's group consumer stalled now and then right after an assignment (no
 fetch, or a rebalance that never completed, and nothing logged; README "Known problems"), and its
 fetcher costs Python time per record. librdkafka runs the group protocol and the fetches in its
-own threads. The scorer keeps its shape: poll() returns {TopicPartition: [records]} with
-kafka-python's TopicPartition as keys, and records with .topic .partition .offset .timestamp
-.key .value. Offsets are never committed automatically: the scorer commits what it scored.
+own threads. poll() returns {TopicPartition: [records]} (ledger.TopicPartition), records with
+.topic .partition .offset .timestamp .key .value. Offsets are never committed automatically:
+the scorer commits what Kafka acknowledged the outputs of.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
-from kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from .config import KAFKA_TIMEOUT_MS, KafkaConfig
+from .ledger import TopicPartition
 from .sink import librdkafka_options
 
 log = logging.getLogger("fraudstream.source")
@@ -38,8 +39,10 @@ class Source:
     """A consumer group member. on_assigned/on_revoked get sets of TopicPartition; they run inside
     poll(), before it returns records of the new assignment (revoked partitions' records are gone)."""
 
-    def __init__(self, kafka: KafkaConfig, group_id: str, client_id: str, max_records: int):
-        self.max_records = max_records
+    def __init__(self, kafka: KafkaConfig, group_id: str, client_id: str, max_records: int,
+                 batch_wait_ms: float = 0, on_commit_failed: Callable | None = None):
+        self.max_records, self.batch_wait = max_records, batch_wait_ms / 1000
+        self.on_commit_failed = on_commit_failed
         self.consumer = Consumer(librdkafka_options(kafka) | {
             "group.id": group_id, "client.id": client_id,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -49,7 +52,16 @@ class Source:
             # A killed member's partitions move after 10 s (librdkafka's default is 45 s).
             "session.timeout.ms": 10_000,
             "error_cb": lambda err: log.warning("kafka: %s", err),
+            "on_commit": self._committed,
         })
+
+    def _committed(self, err, partitions) -> None:
+        """Result of an asynchronous commit (served inside poll())."""
+        failed = [p for p in partitions or () if p.error is not None]
+        if err is not None or failed:
+            log.warning("commit failed (%s); the next commit offers these offsets again", err or failed[0].error)
+            if self.on_commit_failed:
+                self.on_commit_failed({TopicPartition(p.topic, p.partition) for p in partitions or ()})
 
     def subscribe(self, topics: list[str], on_assigned: Callable, on_revoked: Callable) -> None:
         def revoked(_, partitions):
@@ -59,14 +71,15 @@ class Source:
                                 on_assign=lambda _, ps: on_assigned({TopicPartition(p.topic, p.partition) for p in ps}))
 
     def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
-        """What has arrived, up to max_records; waits up to timeout_ms only when nothing has.
-        (librdkafka's consume(n, timeout) waits until n records or the timeout: at a few thousand
-        records a second that alone added ~150 ms to every transaction's latency.)"""
+        """What has arrived, up to max_records; waits up to timeout_ms only when nothing has, and
+        then batch_wait_ms more for what follows the first record (librdkafka's consume(n,
+        timeout) waits until n records or the timeout: at a few thousand records a second a long
+        timeout alone added ~150 ms to every transaction's latency)."""
         messages = self.consumer.consume(self.max_records, 0)
         if not messages and timeout_ms > 0:
             messages = self.consumer.consume(1, timeout_ms / 1000)
             if messages:
-                messages += self.consumer.consume(self.max_records - 1, 0)
+                messages += self.consumer.consume(self.max_records - 1, self.batch_wait)
         batch: dict[TopicPartition, list[Record]] = {}
         for m in messages:
             if m.error():
@@ -101,12 +114,16 @@ class Source:
         assigned one at its committed offset by itself."""
         self.consumer.seek(RdPartition(tp.topic, tp.partition, offset))
 
-    def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Synchronous: returns once the coordinator has stored them, raises KafkaException if not."""
+    def commit(self, offsets: dict[TopicPartition, int], asynchronous: bool = False) -> None:
+        """Synchronous: returns once the coordinator has stored them, raises KafkaException if not.
+        Asynchronous: returns at once; a failure reaches on_commit_failed inside a later poll()."""
         if not offsets:
             return
-        done = self.consumer.commit(offsets=[RdPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()],
-                                    asynchronous=False)
+        rd = [RdPartition(tp.topic, tp.partition, o) for tp, o in offsets.items()]
+        if asynchronous:
+            self.consumer.commit(offsets=rd, asynchronous=True)
+            return
+        done = self.consumer.commit(offsets=rd, asynchronous=False)
         failed = [p for p in done or () if p.error is not None]
         if failed:
             raise KafkaException(failed[0].error)
@@ -121,3 +138,17 @@ class Source:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class EndOffsets:
+    """Log-end offsets of many partitions in one request per broker (AdminClient.list_offsets;
+    a consumer's get_watermark_offsets() asks one partition at a time)."""
+
+    def __init__(self, kafka: KafkaConfig, client_id: str):
+        self.admin = AdminClient(librdkafka_options(kafka) | {"client.id": client_id})
+
+    def __call__(self, partitions) -> dict[TopicPartition, int]:
+        futures = self.admin.list_offsets({RdPartition(tp.topic, tp.partition): OffsetSpec.latest()
+                                           for tp in partitions}, request_timeout=TIMEOUT)
+        return {TopicPartition(rd.topic, rd.partition): future.result(timeout=TIMEOUT).offset
+                for rd, future in futures.items()}

@@ -23,30 +23,37 @@ import math
 import time
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import ConfigResource, KafkaAdminClient
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
+from confluent_kafka import TopicPartition as RdPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
+from .schema import EPOCH
+from .sink import librdkafka_options
 
 log = logging.getLogger("fraudstream.state")
+TIMEOUT = KAFKA_TIMEOUT_MS / 1000
 
 EVENT = np.dtype([("offset", "<i8"), ("tx_id", "<i8"), ("tx_time", "<i8"), ("customer_id", "<i8"),
                   ("terminal_id", "<i8"), ("cents", "<i8"), ("flag", "i1")])
 TX, LABEL = "tx", "label"
-EPOCH = 1522540800  # simulated time 0 (2018-04-01T00:00:00Z); records carry event time
 
 
-def changelog_record(kind: str, through: int, events: np.ndarray, fallback_time: float) -> dict:
+def changelog_record(kind: str, through: int, events: np.ndarray, fallback_time: float,
+                     now: float | None = None) -> dict:
     """Sink.send() arguments for one batch of one source partition.
 
     `through` is the last source offset the batch covered (bad records included), so that
-    progress shows even when a batch held nothing but poison. The timestamp is event time,
-    which lets a restore start at "delay + 30 days ago" with offsets_for_times.
+    progress shows even when a batch held nothing but poison. The timestamp is the batch's
+    newest event time, which lets a restore start at "delay + 30 days ago" with
+    offsets_for_times; it never lies ahead of the wall clock, where the broker would refuse it
+    (log.message.timestamp.after.max.ms, one hour by default).
     """
     newest = int(events["tx_time"].max()) if events.size else (fallback_time if math.isfinite(fallback_time) else 0)
+    stamp = min((EPOCH + int(newest)) * 1000, int((time.time() if now is None else now) * 1000))
     return {"value": events.tobytes(), "headers": [("kind", kind.encode()), ("through", str(through).encode())],
-            "timestamp_ms": (EPOCH + int(newest)) * 1000}
+            "timestamp_ms": max(stamp, 1)}
 
 
 def apply_events(history: History, kind: str, events: np.ndarray) -> None:
@@ -64,92 +71,112 @@ def apply_events(history: History, kind: str, events: np.ndarray) -> None:
 
 def check_retention(kafka: KafkaConfig, topic: str) -> None:
     """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
-    admin = KafkaAdminClient(**kafka.client_options())
-    try:
-        entry = admin.describe_configs([ConfigResource("TOPIC", topic)])["topic"].get(topic, {})
-    finally:
-        admin.close()
-    retention = (entry.get("retention.ms") or {}).get("value")
+    admin = AdminClient(librdkafka_options(kafka))
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
+    retention = entries["retention.ms"].value if "retention.ms" in entries else None
     if retention is not None and retention != "-1":
         raise SystemExit(f"changelog topic {topic!r} has retention.ms={retention}: its records carry event time "
                          "and would be deleted; set retention.ms=-1 and bound it with retention.bytes")
 
 
 class Replica:
-    """History of every partition, fed from the changelog; watermarks and customer events per partition."""
+    """History of every partition, fed from the changelog; watermarks and customer events per partition.
+
+    Reads with librdkafka, assigned partitions and no group (nothing is committed).
+    """
 
     def __init__(self, kafka: KafkaConfig, topic: str, history: History):
-        self.history = history
+        self.history, self.topic = history, topic
         self.keep = history.delay + (WINDOWS[-1] + 1) * DAY  # event time a restore must cover
-        self.consumer = KafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
-                                      client_id="fraudstream-state-replica", max_partition_fetch_bytes=8 << 20)
-        partitions = self.consumer.partitions_for_topic(topic)
-        if not partitions:
+        self.consumer = Consumer(librdkafka_options(kafka) | {
+            "group.id": "fraudstream-state-replica", "client.id": "fraudstream-state-replica",
+            "enable.auto.commit": False, "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
+            "max.partition.fetch.bytes": 8 << 20, "error_cb": lambda err: log.warning("kafka: %s", err)})
+        found = self.consumer.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
             raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
                              "the transactions topic (fraud_workloads_topics), or set --changelog '' for one "
                              "in-memory scorer")
         check_retention(kafka, topic)
-        self.partitions = sorted(partitions)
-        self.tps = [TopicPartition(topic, p) for p in self.partitions]
-        self.consumer.assign(self.tps)
+        self.partitions = sorted(found.partitions)
         keys = [(kind, p) for kind in (TX, LABEL) for p in self.partitions]
         self.done = dict.fromkeys(keys, -1)  # highest source offset applied
         self.watermark = dict.fromkeys(keys, -math.inf)  # newest event time applied
         self.buffers: dict[int, list[np.ndarray]] = {p: [] for p in self.partitions}
+        self.next: dict[int, int] = {}  # next changelog offset to read, per partition
         self.applied = 0
         self._evicted = -math.inf
 
     # -- reading ------------------------------------------------------------------------------
+    def ends(self) -> dict[int, int]:
+        return {p: self.consumer.get_watermark_offsets(RdPartition(self.topic, p), timeout=TIMEOUT)[1]
+                for p in self.partitions}
+
+    def assign(self, offsets: dict[int, int]) -> None:
+        self.consumer.assign([RdPartition(self.topic, p, o) for p, o in offsets.items()])
+        self.next = {p: (o if o >= 0 else 0) for p, o in offsets.items()}
+
     def restore(self) -> tuple[int, float]:
         """Read the changelog from `delay + 31 days` of event time ago to its end; (events, seconds)."""
         start, before = time.monotonic(), self.applied
-        ends = self.consumer.end_offsets(self.tps, timeout_ms=KAFKA_TIMEOUT_MS)
-        newest = self._newest_timestamps(ends)
+        ends = self.ends()
+        newest = self._newest_times(ends)
+        offsets = dict.fromkeys(self.partitions, OFFSET_BEGINNING)
         if newest:
-            since = min(newest) - self.keep * 1000
-            found = self.consumer.offsets_for_times(dict.fromkeys(self.tps, max(since, 0)),
-                                                    timeout_ms=KAFKA_TIMEOUT_MS)
-            for tp in self.tps:
-                self.consumer.seek(tp, found[tp].offset if found.get(tp) else ends[tp])
-        else:
-            self.consumer.seek_to_beginning(*self.tps)
+            since = max((EPOCH + min(newest) - self.keep) * 1000, 0)
+            found = self.consumer.offsets_for_times([RdPartition(self.topic, p, since) for p in self.partitions],
+                                                    timeout=TIMEOUT)
+            offsets = {rd.partition: rd.offset if rd.offset >= 0 else ends[rd.partition] for rd in found}
+        self.assign(offsets)
         self.catch_up(ends)
         return self.applied - before, time.monotonic() - start
 
-    def _newest_timestamps(self, ends) -> list[int]:
-        """The timestamp of the last record of every non-empty partition (all read in one pass:
-        one partition at a time would drop the others' records that a poll returns)."""
-        wanted = {tp for tp in self.tps if ends[tp] > 0}
-        for tp in wanted:
-            self.consumer.seek(tp, ends[tp] - 1)
-        stamps: dict = {}
+    def _newest_times(self, ends) -> list[int]:
+        """The newest event time in the last record of every non-empty partition (simulated
+        seconds; the record timestamp when the record holds no event)."""
+        wanted = {p for p in self.partitions if ends[p] > 0}
+        self.assign({p: ends[p] - 1 for p in wanted})
+        newest: dict[int, int] = {}
         deadline = time.monotonic() + 30
-        while wanted - stamps.keys() and time.monotonic() < deadline:
-            for tp, records in self.consumer.poll(timeout_ms=500).items():
-                if tp in wanted and records:
-                    stamps[tp] = max(stamps.get(tp, 0), records[-1].timestamp)
-        return list(stamps.values())
+        while wanted - newest.keys() and time.monotonic() < deadline:
+            for m in self.consumer.consume(500, 0.5):
+                if m.error() is None:
+                    events = np.frombuffer(m.value(), EVENT)
+                    newest[m.partition()] = (int(events["tx_time"].max()) if events.size
+                                             else m.timestamp()[1] // 1000 - EPOCH)
+        return list(newest.values())
 
     def catch_up(self, ends=None, timeout: float = 300) -> None:
         """Apply everything up to the changelog's end offsets (as of now)."""
-        ends = ends or self.consumer.end_offsets(self.tps, timeout_ms=KAFKA_TIMEOUT_MS)
+        ends = ends or self.ends()
         deadline = time.monotonic() + timeout
-        while any((self.consumer.position(tp, timeout_ms=KAFKA_TIMEOUT_MS) or 0) < ends[tp] for tp in self.tps):
+        while any(self._position(p) < ends[p] for p in self.partitions):
             if time.monotonic() > deadline:
                 raise TimeoutError("the changelog did not catch up in time")
             self.poll(200)
 
+    def _position(self, p: int) -> int:
+        """Next offset to read: what was consumed, or librdkafka's position (past control records)."""
+        [rd] = self.consumer.position([RdPartition(self.topic, p)])
+        return max(self.next.get(p, 0), rd.offset)
+
     def poll(self, timeout_ms: int = 0) -> None:
-        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, max_records=500).items():
-            for record in records:
-                self.apply(tp.partition, record)
+        for m in self.consumer.consume(500, timeout_ms / 1000):
+            if m.error() is not None:
+                if m.error().fatal():
+                    raise KafkaException(m.error())
+                log.warning("changelog: %s", m.error())
+                continue
+            self.next[m.partition()] = m.offset() + 1
+            self.apply(m.partition(), m.headers(), m.value())
         self._evict()
 
-    def apply(self, partition: int, record) -> None:
-        headers = dict(record.headers)
+    def apply(self, partition: int, headers, value: bytes) -> None:
+        headers = dict(headers or ())
         kind, through = headers["kind"].decode(), int(headers["through"])
         key = (kind, partition)
-        events = np.frombuffer(record.value, EVENT)
+        events = np.frombuffer(value, EVENT)
         events = events[events["offset"] > self.done[key]]  # published twice: count once
         self.done[key] = max(self.done[key], through)
         if not events.size:
