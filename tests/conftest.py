@@ -47,8 +47,9 @@ def port_open(port, host="127.0.0.1"):
 @pytest.fixture(scope="session")
 def platform():
     """The local platform, brought up once per session by `make up` and torn down at the end
-    (kept when FRAUDSTREAM_KEEP_PLATFORM=1, to iterate on one test)."""
-    proc = run(["make", "up"])
+    (kept when FRAUDSTREAM_KEEP_PLATFORM=1; FRAUDSTREAM_REUSE_PLATFORM=1 also skips `make up`:
+    to iterate on one test against a platform that is already up)."""
+    proc = None if os.environ.get("FRAUDSTREAM_REUSE_PLATFORM") == "1" else run(["make", "up"])
     yield proc
     if os.environ.get("FRAUDSTREAM_KEEP_PLATFORM") != "1":
         playbook("teardown.yml")

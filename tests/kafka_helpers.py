@@ -61,13 +61,15 @@ def stop(proc, sig=signal.SIGTERM):
     return proc.returncode
 
 
-def metric(port, name):
-    """A metric's value (summed over matching series), or -1 while the endpoint is not up yet."""
+def metric(port, name, *where):
+    """A metric's value (summed over the series whose line contains every `where` text), or -1
+    while the endpoint is not up yet."""
     try:
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except requests.ConnectionError:
         return -1
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name) and all(w in line for w in where))
 
 
 

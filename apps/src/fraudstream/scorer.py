@@ -354,7 +354,8 @@ class Scorer:
     def replace(self, r: Refused) -> None:
         headers = list(r.headers or ())
         if r.topic == self.topics.changelog:  # stamped now: within any broker's timestamp window
-            self.sink.send(r.topic, r.value, r.key, partition=None, headers=headers)
+            self.sink.send(r.topic, r.value, r.key, partition=r.partition if r.partition >= 0 else None,
+                           headers=headers)
             outcome = "restamped"
         elif r.topic == self.topics.dlq:  # the headers say which record it was; its bytes stay at the source
             self.sink.send(r.topic, None, r.key, headers=[*headers, ("dlq.refused", r.error.encode())])

@@ -40,6 +40,7 @@ class DeliveryFailed(RuntimeError):
 class Refused(NamedTuple):
     """A record that Kafka refused for good, with what is needed to send something else instead."""
     topic: str
+    partition: int
     value: bytes | None
     key: bytes | None
     headers: list | None
@@ -76,9 +77,9 @@ class Sink:
             except KafkaException as exc:
                 log.warning("no metadata for %s yet (%s); the first send will ask again", topic, exc)
 
-    def _delivered(self, err, msg) -> None:
-        if err is not None and err.code() in REFUSED:
-            self.refused.append(Refused(msg.topic(), msg.value(), msg.key(), msg.headers(), err.name()))
+    def _delivered(self, err, msg, headers=None) -> None:
+        if err is not None and err.code() in REFUSED:  # a delivery report carries no headers: keep ours
+            self.refused.append(Refused(msg.topic(), msg.partition(), msg.value(), msg.key(), headers, err.name()))
         elif err is not None:
             self.failures.append(f"{msg.topic()}: {err.str()}")
         if self.on_delivery is not None:
@@ -91,6 +92,7 @@ class Sink:
             kwargs["partition"] = partition
         if headers:
             kwargs["headers"] = headers
+            kwargs["on_delivery"] = lambda err, msg: self._delivered(err, msg, headers)
         while True:
             try:
                 self.producer.produce(topic, value, **kwargs)
@@ -100,7 +102,8 @@ class Sink:
             except KafkaException as exc:  # refused before sending (larger than message.max.bytes)
                 if exc.args[0].code() not in REFUSED:
                     raise
-                self.refused.append(Refused(topic, value, key, headers, exc.args[0].name()))
+                self.refused.append(Refused(topic, -1 if partition is None else partition, value, key, headers,
+                                            exc.args[0].name()))
                 return
 
     def poll(self) -> None:

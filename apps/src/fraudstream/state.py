@@ -26,6 +26,7 @@ import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from prometheus_client import Counter
 
 from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
@@ -33,6 +34,7 @@ from .schema import EPOCH
 from .sink import librdkafka_options
 
 log = logging.getLogger("fraudstream.state")
+INVALID = Counter("fraudstream_scorer_changelog_invalid", "Changelog records skipped: not written by a scorer")
 TIMEOUT = KAFKA_TIMEOUT_MS / 1000
 
 EVENT = np.dtype([("offset", "<i8"), ("tx_id", "<i8"), ("tx_time", "<i8"), ("customer_id", "<i8"),
@@ -142,8 +144,9 @@ class Replica:
         while wanted - newest.keys() and time.monotonic() < deadline:
             for m in self.consumer.consume(500, 0.5):
                 if m.error() is None:
-                    events = np.frombuffer(m.value(), EVENT)
-                    newest[m.partition()] = (int(events["tx_time"].max()) if events.size
+                    size = len(m.value() or b"")
+                    events = np.frombuffer(m.value(), EVENT) if size and size % EVENT.itemsize == 0 else ()
+                    newest[m.partition()] = (int(events["tx_time"].max()) if len(events)
                                              else m.timestamp()[1] // 1000 - EPOCH)
         return list(newest.values())
 
@@ -174,9 +177,15 @@ class Replica:
 
     def apply(self, partition: int, headers, value: bytes) -> None:
         headers = dict(headers or ())
-        kind, through = headers["kind"].decode(), int(headers["through"])
-        key = (kind, partition)
-        events = np.frombuffer(value, EVENT)
+        try:
+            kind, through = headers["kind"].decode(), int(headers["through"])
+            key = (kind, partition)
+            events = np.frombuffer(value or b"", EVENT)
+            self.done[key]  # noqa: B018 (a known kind)
+        except (KeyError, ValueError, UnicodeDecodeError) as exc:  # not written by a scorer: skip it, loudly
+            INVALID.inc()
+            log.error("changelog %s[%d]: skipping a record that is not a scorer's (%r)", self.topic, partition, exc)
+            return
         events = events[events["offset"] > self.done[key]]  # published twice: count once
         self.done[key] = max(self.done[key], through)
         if not events.size:
