@@ -9,7 +9,7 @@ COLLECTION := collections/ansible_collections/fraudstream/platform
 ANSIBLE_TEST_VENV ?= $(HOME)/.cache/fraudstream/ansible-test-venv
 ANSIBLE_CORE := $(shell sed -n 's/^ansible-core==//p' requirements.txt)
 
-.PHONY: up down test lint sanity integration venv clean
+.PHONY: up down test lint sanity integration venv clean k8s-up k8s-down
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,15 @@ $(ANSIBLE_TEST_VENV)/.installed: requirements.txt
 # Integration targets against the running local platform (`make up` first).
 integration: venv
 	cd $(COLLECTION) && PATH=$(abspath $(BIN)):$$PATH ansible-test integration --local --python 3.11
+
+# A Kubernetes control plane on 127.0.0.1 to try things by hand (tests/k8s starts its own):
+# built from the Go module proxy into ~/.cache/fraudstream on first use. `make k8s-up` prints the
+# kubeconfig; tests/k8s/controlplane/cluster.sh env prints KUBECONFIG and PATH for a shell.
+k8s-up:
+	tests/k8s/controlplane/cluster.sh up
+
+k8s-down:
+	tests/k8s/controlplane/cluster.sh down
 
 clean: down
 	rm -rf $(VENV)
