@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import requests
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 
 from conftest import BOOTSTRAP, FRAUDSTREAM, ROOT, run
 
@@ -50,6 +50,20 @@ def read_all(topic, expect=None, timeout=120, headers=False):
             break
         if expect is None and time.monotonic() > deadline - timeout + 5:
             break
+    consumer.close()
+    return records
+
+
+def read_to_end(topic, timeout=60):
+    """Every record of a topic as of now: read until each partition's end offset."""
+    consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, group_id=None)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    ends, records, deadline = consumer.end_offsets(tps), [], time.monotonic() + timeout
+    while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
     consumer.close()
     return records
 

@@ -8,12 +8,16 @@ import threading
 import time
 
 import pytest
+import requests
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 from kafka_helpers import (
     BOOTSTRAP,
     metric,
     produce,
     read_all,
+    read_to_end,
     scored_ids,
     scorer,
     stop,
@@ -108,3 +112,59 @@ def test_steady_poison_goes_to_the_dlq_while_scoring_continues(topics, model):
         assert metric(18207, "fraudstream_scorer_dlq_total") == sent_poison
     finally:
         stop(proc)
+
+
+def test_sigterm_during_a_broker_outage_commits_nothing_unacknowledged(topics, model):
+    """The broker goes away mid-stream; the scorer, stuck waiting for acknowledgements, reports
+    itself unready and not live, then gets SIGTERM. Nothing it commits may lie past a
+    transaction whose score Kafka did not acknowledge, and a new scorer then loses nothing."""
+    n, port, group = 20000, 18221, f"g-{topics['scores']}"
+    producer = produce(topics, n, 18220, rate=1000)
+    proc = scorer(topics, model, port, group, extra=["--stall-seconds=5"])
+    deadline = time.monotonic() + 60
+    while metric(port, "fraudstream_scorer_transactions_total") < 3000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    supervisorctl("stop", "kafka")
+    try:
+        probes, deadline = {}, time.monotonic() + 90
+        while time.monotonic() < deadline and probes != {"readyz": 503, "healthz": 503}:
+            probes = {p: requests.get(f"http://127.0.0.1:{port}/{p}", timeout=5).status_code
+                      for p in ("readyz", "healthz")}
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        rc = proc.wait(timeout=90)
+        stop_seconds = time.monotonic() - started
+    finally:
+        supervisorctl("start", "kafka")
+    assert producer.wait(timeout=240) == 0, producer.stderr.read().decode()[-2000:]
+    committed = group_offsets(group)
+    scored = {json.loads(r.value)["tx_id"] for r in read_to_end(topics["scores"])}
+    ahead = [(r.partition, r.offset) for r in read_all(topics["transactions"], expect=n)
+             if r.offset < committed.get(r.partition, 0) and json.loads(r.value)["tx_id"] not in scored]
+    last = scorer(topics, model, 18222, group)
+    try:
+        ids = scored_ids(topics, n)
+        lost, dup = n - len(set(ids)), len(ids) - len(set(ids))
+        report("sigterm_in_broker_outage", produced=n, lost=lost, duplicated=dup, committed_unscored=len(ahead),
+               probes_during_outage=probes, exit_code=rc, stop_seconds=round(stop_seconds, 1))
+        assert probes == {"readyz": 503, "healthz": 503}, "an unacknowledged wait must show on both probes"
+        assert rc == 0 and not ahead, f"committed past {len(ahead)} unacknowledged scores: {ahead[:5]}"
+        assert lost == 0
+    finally:
+        stop(last)
+
+
+def group_offsets(group, timeout=120):
+    """{transactions partition: committed offset} of a group, once the broker answers again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+            offsets = admin.list_group_offsets({group: None})[group]
+            admin.close()
+            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic.endswith("-transactions")}
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)

@@ -343,13 +343,16 @@ class Scorer:
         """Wait for Kafka to acknowledge every output. One that it refused for good is replaced
         once by something it accepts (replace()); one refused again is dropped, counted and
         logged (the source record stays in its topic): a refused record never wedges a partition."""
-        refused = self.sink.flush(should_stop=lambda: self.stopping)
+        refused = self.sink.flush(should_stop=lambda: self.stopping, on_slow=self.acks_slow)
         for r in refused:
             self.replace(r)
         if refused:
             for r in self.sink.flush(should_stop=lambda: self.stopping):
                 REPLACED.labels(r.topic, r.error, "dropped").inc()
                 log.error("Kafka refused %s twice (%s); dropped it", r.topic, r.error)
+
+    def acks_slow(self, waiting: int) -> None:
+        self.health.set_ready(False, f"waiting for Kafka to acknowledge {waiting} records")
 
     def replace(self, r: Refused) -> None:
         headers = list(r.headers or ())

@@ -110,13 +110,17 @@ class Sink:
         """Serve delivery callbacks without waiting (call it now and then between flushes)."""
         self.producer.poll(0)
 
-    def flush(self, timeout: float = 130.0, should_stop=None) -> list[Refused]:
+    def flush(self, timeout: float = 130.0, should_stop=None, on_slow=None, slow_after: float = 5.0) -> list[Refused]:
         """Wait for every acknowledgement (in 1 s steps, so that should_stop() can end the wait:
-        a SIGTERM during a broker outage need not wait for the delivery timeout)."""
-        deadline = time.monotonic() + timeout
+        a SIGTERM during a broker outage need not wait for the delivery timeout); on_slow(n) is
+        called once when n records are still waiting after slow_after seconds."""
+        start = time.monotonic()
+        deadline, slow = start + timeout, on_slow
         remaining = self.producer.flush(0)
         while remaining and time.monotonic() < deadline and not (should_stop and should_stop()):
             remaining = self.producer.flush(min(1.0, max(deadline - time.monotonic(), 0)))
+            if remaining and slow and time.monotonic() - start > slow_after:
+                slow, _ = None, slow(remaining)
         if remaining:
             self.refused.clear()
             raise TimeoutError(f"{remaining} records not acknowledged" +
