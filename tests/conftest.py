@@ -15,10 +15,10 @@ RECAP = re.compile(
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.M)
 
 
-def run(cmd, timeout=1800, check=True, **kwargs):
+def run(cmd, timeout=1800, check=True, env_extra=None, **kwargs):
     """Run a command from the project root; on failure show its tail in the assertion."""
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1",
-           "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
+           "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ['PATH']}", **(env_extra or {})}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=timeout, **kwargs)
     if check:

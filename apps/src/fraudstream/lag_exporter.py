@@ -79,12 +79,18 @@ class BrokerReader:
 
     def __init__(self, kafka: KafkaConfig, groups: list[str], topics: list[str], timeout: float):
         self.groups, self.topics, self.timeout = groups, topics, timeout
-        self.admin = AdminClient(librdkafka_options(kafka) | {
+        self.options = librdkafka_options(kafka) | {
             "client.id": "fraudstream-lag-exporter",
             # A broker outage is logged once by LagExporter.refresh(), not per connection attempt.
             "error_cb": lambda err: log.debug("kafka: %s", err),
             "log_level": 2, "reconnect.backoff.ms": 1000,
-        })
+        }
+        self.admin = AdminClient(self.options)
+
+    def reset(self) -> None:
+        """A new client after a failed read: seen here, an AdminClient whose requests timed out
+        during a broker restart kept timing out after the broker was back (up=0 for good)."""
+        self.admin = AdminClient(self.options)
 
     def __call__(self) -> Reading:
         metadata = self.admin.list_topics(timeout=self.timeout)
@@ -144,6 +150,7 @@ class LagExporter:
         except Exception as exc:  # noqa: BLE001 (any failure is reported, none may stop the exporter)
             if self.error is None:  # logged once per outage, not every interval
                 log.warning("cannot read the broker: %s", exc)
+            getattr(self.read, "reset", lambda: None)()
             self.ok, self.error = False, f"{type(exc).__name__}: {exc}"
             self.health.set_ready(False, f"cannot read the broker: {self.error}")
             return False

@@ -456,6 +456,7 @@ class Scorer:
         self.consumer.close()
         if self.replica:
             self.replica.close()
+            self.end_offsets.close()
         return 0
 
     def stop(self, *_):

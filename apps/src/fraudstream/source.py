@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .ledger import TopicPartition
@@ -141,14 +140,18 @@ class Source:
 
 
 class EndOffsets:
-    """Log-end offsets of many partitions in one request per broker (AdminClient.list_offsets;
-    a consumer's get_watermark_offsets() asks one partition at a time)."""
+    """Log-end offsets of partitions owned or not, from their leaders, with a consumer that joins
+    no group. (AdminClient.list_offsets asks many in one request, but librdkafka's admin path
+    aborted a process on an assertion during a broker restart, and an AdminClient was seen to
+    stay timed out after the broker came back.)"""
 
     def __init__(self, kafka: KafkaConfig, client_id: str):
-        self.admin = AdminClient(librdkafka_options(kafka) | {"client.id": client_id})
+        self.consumer = Consumer(librdkafka_options(kafka) | {"group.id": client_id, "client.id": client_id,
+                                                              "enable.auto.commit": False})
 
     def __call__(self, partitions) -> dict[TopicPartition, int]:
-        futures = self.admin.list_offsets({RdPartition(tp.topic, tp.partition): OffsetSpec.latest()
-                                           for tp in partitions}, request_timeout=TIMEOUT)
-        return {TopicPartition(rd.topic, rd.partition): future.result(timeout=TIMEOUT).offset
-                for rd, future in futures.items()}
+        return {tp: self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), timeout=2)[1]
+                for tp in partitions}
+
+    def close(self) -> None:
+        self.consumer.close()
