@@ -71,6 +71,9 @@ class ScorerConfig:
     # After the first record of a batch, wait this long for more (a quiet stream scores in
     # batches, not one record per predict, flush and commit).
     batch_wait_ms: float = 5.0
+    # Commit (asynchronously) at most this often, or once max_poll_records were scored since the
+    # last commit: a crash re-scores at most that much.
+    commit_interval_ms: float = 100.0
     max_record_bytes: int = 16384
     # Event times further ahead of this scorer's clock go to the DLQ (reason future_time).
     max_future_seconds: int = 300

@@ -129,6 +129,7 @@ class Scorer:
         self.stopping = False
         self.rewinding = False  # a Kafka error happened: read nothing until the rewind has succeeded
         self._ends: tuple[float, dict] = (0.0, {})
+        self.uncommitted, self.commit_due = 0, 0.0  # scored since the last commit; when the next is due
         if self.replica:
             self._check_partitions()
         MODEL.labels(artifact.version, f"{artifact.threshold:.6f}").set(1)
@@ -222,9 +223,9 @@ class Scorer:
             return 0
         self.settle()  # raises when an output was not acknowledged: then nothing is committed
         self.ledger.acknowledged()
-        offsets = self.ledger.to_commit()
-        self.consumer.commit(offsets, asynchronous=True)
-        self.ledger.did_commit(offsets)
+        self.uncommitted += len(scored)
+        if self.uncommitted >= self.cfg.max_poll_records or time.monotonic() >= self.commit_due:
+            self.commit()
         done, now = time.monotonic(), time.time()
         SCORING.observe_many(np.fromiter((done - p.since for p in scored), float, len(scored)))
         EVENT_TO_SCORE.observe_many(np.maximum(
@@ -319,6 +320,13 @@ class Scorer:
         except Exception as exc:  # noqa: BLE001
             self.reject(TopicPartition(p.record.topic, p.record.partition), p.record, exc)
             return None
+
+    def commit(self) -> None:
+        """Asynchronously, what is safe (ledger.acknowledged()); a failure is offered again."""
+        offsets = self.ledger.to_commit()
+        self.consumer.commit(offsets, asynchronous=True)
+        self.ledger.did_commit(offsets)
+        self.uncommitted, self.commit_due = 0, time.monotonic() + self.cfg.commit_interval_ms / 1000
 
     # -- bad records and refused outputs ----------------------------------------------------------
     def reject(self, tp: TopicPartition, record, exc: Exception) -> None:
@@ -425,6 +433,8 @@ class Scorer:
                     self.replica.poll(20 if waiting and not batch else 0)
                 if batch or waiting:
                     self.process(batch)
+                elif time.monotonic() >= self.commit_due and self.ledger.to_commit():
+                    self.commit()  # quiet now: what the last batches left
             except (KafkaException, DeliveryFailed, RuntimeError, TimeoutError) as exc:
                 ERRORS.inc()
                 self.health.set_ready(False, f"recovering from {exc!r}")

@@ -94,7 +94,10 @@ class Replica:
         self.consumer = Consumer(librdkafka_options(kafka) | {
             "group.id": "fraudstream-state-replica", "client.id": "fraudstream-state-replica",
             "enable.auto.commit": False, "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
-            "max.partition.fetch.bytes": 8 << 20, "error_cb": lambda err: log.warning("kafka: %s", err)})
+            "max.partition.fetch.bytes": 8 << 20,
+            # A quiet changelog is fetched ten times a second, not once per record: the state it
+            # carries is needed a label delay (7 days of event time) later.
+            "fetch.min.bytes": 64 << 10, "fetch.wait.max.ms": 100, "error_cb": lambda err: log.warning("kafka: %s", err)})
         found = self.consumer.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
