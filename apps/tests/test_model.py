@@ -148,3 +148,30 @@ def test_an_older_artifact_with_the_delay_in_its_data_window_still_loads(tmp_pat
     old.check_compatible(list(FEATURES), 5)
     with pytest.raises(ValueError, match="label delay 5 days, scorer configured with 7"):
         old.check_compatible(list(FEATURES), 7)
+
+
+@pytest.fixture(scope="module")
+def deep():
+    """A model like the real one (300 rounds, depth 6), missing values included."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5000, len(FEATURES)))
+    X[rng.random(X.shape) < 0.02] = np.nan
+    y = ((np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 5]) * X[:, 9] > 1.2)
+         & (rng.random(5000) < 0.9)).astype(int)
+    booster = fit(X, y, rounds=300)
+    return Artifact(booster, list(FEATURES), 0.5, "test"), X
+
+
+def test_numpy_margin_is_xgboosts_bit_for_bit(deep):
+    art, X = deep
+    assert np.array_equal(art.forest.margin(X), art.booster.inplace_predict(X, predict_type="margin"))
+
+
+def test_a_score_does_not_depend_on_the_batch_it_was_in(deep):
+    """Small batches are walked by numpy, large ones by XGBoost: same scores, so N scorers
+    (whose batches differ) score exactly like one."""
+    art, X = deep
+    whole = art.predict(X[:200])
+    one_by_one = np.concatenate([art.predict(X[i:i + 1]) for i in range(200)])
+    assert np.array_equal(whole, one_by_one)
+    assert np.abs(whole - art.booster.inplace_predict(X[:200])).max() < 1e-6
