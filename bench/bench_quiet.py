@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=15)
     args = parser.parse_args()
     results = [run(rate, wait, args.model, args.seconds, args.warmup, 18700 + 10 * i)
-               for i, (rate, wait) in enumerate([(50, 5), (50, 0), (500, 5), (500, 0)])]
+               for i, (rate, wait) in enumerate([(50, 5), (50, 0), (50, 20), (500, 5), (500, 0)])]
     OUT.mkdir(exist_ok=True)
     (OUT / "quiet.json").write_text(json.dumps({"before": BEFORE, "results": results}, indent=2) + "\n")
     plot(results, OUT / "quiet.png")

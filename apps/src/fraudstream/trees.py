@@ -63,7 +63,7 @@ class Forest:
         """The float32 margin (log-odds) of each row of X (n, features), as XGBoost computes it."""
         x = np.asarray(X, dtype=np.float32)
         n = x.shape[0]
-        node = np.broadcast_to(self.roots, (n, self.roots.size))
+        node = self.roots[None, :]  # broadcast against the rows at the first level
         rows = np.arange(n)[:, None]
         for _ in range(self.depth):
             value = x[rows, self.feature[node]]

@@ -9,6 +9,7 @@
 # timings go to stderr and to <cache>/k8s-<version>/build.log.
 set -euo pipefail
 
+PATH="$PATH:/usr/local/go/bin"  # where Go is installed on these machines, if not on PATH
 command -v go >/dev/null || { echo "build.sh: no go on PATH; Go >= 1.26 builds the control plane" >&2; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$HERE"
