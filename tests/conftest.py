@@ -3,11 +3,17 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from kafka.admin import KafkaAdminClient
+
+# tests/k8s holds the Kubernetes control plane harness; its fixtures live here because a second
+# conftest.py would shadow this one for the tests that `from conftest import ...`.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "k8s"))
+from k8s_harness import Cluster, external_cluster, local_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECAP = re.compile(
@@ -97,3 +103,26 @@ def topics(platform):
     create_topics(names, 3)
     yield names
     delete_topics(names)
+
+
+# -- a Kubernetes API server (tests/k8s) ------------------------------------------------------------
+@pytest.fixture(scope="session")
+def k8s_cluster(tmp_path_factory) -> Cluster:
+    """A real Kubernetes API server: by default built from the Go module proxy (once; later
+    sessions reuse ~/.cache/fraudstream) and started on 127.0.0.1 (tests/k8s/controlplane/cluster.sh).
+    With FRAUDSTREAM_KUBECONFIG set, that cluster (kind, minikube, EKS), and nothing is built or started."""
+    external = os.environ.get("FRAUDSTREAM_KUBECONFIG")
+    if external:
+        yield external_cluster(external)
+        return
+    with local_cluster(tmp_path_factory.mktemp("k8s") / "run") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def namespace(k8s_cluster):
+    """A namespace of its own for one test, deleted afterwards."""
+    name = f"fraudstream-test-{uuid.uuid4().hex[:8]}"
+    k8s_cluster.kubectl("create", "namespace", name)
+    yield name
+    k8s_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
