@@ -25,7 +25,7 @@ def free_port():
 
 def scrape(url):
     """{(metric name, frozenset of labels): value} of one /metrics page."""
-    text = requests.get(url, timeout=5).text
+    text = requests.get(f"{url}/metrics", timeout=5).text
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
