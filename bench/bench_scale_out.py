@@ -65,7 +65,7 @@ def main() -> int:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     model_dir = tempfile.mkdtemp(prefix="fraudstream-bench-model-")
-    subprocess.run([*scoring.CLI, "train", "--days", "21", "--out", model_dir], check=True, capture_output=True)
+    subprocess.run([*scoring.CLI, "train", "--days", "21", *DELAY, "--out", model_dir], check=True, capture_output=True)
 
     stream = scoring.record(args.messages, args.partitions, DELAY)
     runs, made = {}, []

@@ -7,17 +7,26 @@ transaction.
 """
 import json
 import signal
+import subprocess
 import time
 
 import pytest
 from kafka_helpers import metric, produce, read_all, scorer, stop
 
-from conftest import create_topics, delete_topics, topic_names
+from conftest import FRAUDSTREAM, create_topics, delete_topics, topic_names
 
 pytestmark = pytest.mark.e2e
 
 N_TX = 50_000
 DELAY = "--label-delay-days=1"  # producer and scorers: labels feed terminal risk within the stream
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A model trained with the stream's label delay: the scorer refuses one trained with another."""
+    out = tmp_path_factory.mktemp("model-delay-1") / "artifact"
+    subprocess.run([FRAUDSTREAM, "train", "--days", "21", DELAY, "--out", str(out)], check=True, capture_output=True)
+    return out
 
 
 @pytest.fixture(scope="module")
