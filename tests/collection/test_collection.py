@@ -1,9 +1,11 @@
 """The fraudstream.platform collection: docs render, sanity is clean, integration targets pass."""
 import json
+import uuid
 
 import pytest
+from kafka.admin import KafkaAdminClient
 
-from conftest import ROOT, recap, run
+from conftest import BOOTSTRAP, ROOT, recap, run
 
 COLLECTION = ROOT / "collections/ansible_collections/fraudstream/platform"
 MODULES = sorted(p.stem for p in (COLLECTION / "plugins/modules").glob("*.py"))
@@ -15,8 +17,15 @@ def test_ansible_doc_renders(module):
     entry = doc[f"fraudstream.platform.{module}"]
     assert {"check_mode", "diff_mode"} <= set(entry["doc"]["attributes"])
     assert "fraudstream.platform." in entry["examples"]
-    for name, ret in (entry["return"] or {}).items():
+    for name, ret in returns_of(entry["return"] or {}):
         assert {"returned", "type", "sample"} <= set(ret), f"RETURN {name} lacks returned/type/sample"
+
+
+def returns_of(returns, prefix=""):
+    """(dotted name, spec) of every RETURN entry, those under `contains` included."""
+    for name, ret in returns.items():
+        yield prefix + name, ret
+        yield from returns_of(ret.get("contains") or {}, f"{prefix}{name}.")
 
 
 def test_ansible_test_sanity():
@@ -40,3 +49,64 @@ def test_readme_example_runs_as_written(platform, tmp_path):
     book.write_text(example)
     proc = run(["ansible-playbook", str(book)], timeout=600)
     assert recap(proc.stdout)["localhost"] | {"ok": 0} == {"ok": 0, "changed": 0, "unreachable": 0, "failed": 0}
+
+
+TOPIC_PLAY = """
+- name: kafka_topic against the live broker
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/fraudstream.platform.kafka:
+      bootstrap_servers: [%(bootstrap)s]
+  tasks:
+    - name: Predict creating the topic with the broker's defaults
+      fraudstream.platform.kafka_topic:
+        name: %(topic)s
+      check_mode: true
+      register: predicted
+    - name: Create it with 3 partitions
+      fraudstream.platform.kafka_topic:
+        name: %(topic)s
+        partitions: 3
+    - name: Grow it to 6
+      fraudstream.platform.kafka_topic:
+        name: %(topic)s
+        partitions: 6
+      register: grown
+    - name: Delete it
+      fraudstream.platform.kafka_topic:
+        name: %(topic)s
+        state: absent
+      register: deleted
+    - name: Keep the results for the test
+      ansible.builtin.copy:
+        dest: %(results)s
+        mode: "0600"
+        content: "{{ {'predicted': predicted.topic, 'warnings': grown.warnings | default([]),
+                      'deleted': deleted.changed} | to_json }}"
+"""
+
+
+@pytest.mark.e2e
+def test_kafka_topic_types_warning_and_finished_delete(platform, tmp_path):
+    """Check mode predicts integer counts; growing warns the operator that keys move; the delete
+    has finished on the broker by the time the module returns."""
+    topic = f"it-kt-{uuid.uuid4().hex[:8]}"
+    book, results = tmp_path / "kafka_topic.yml", tmp_path / "results.json"
+    book.write_text(TOPIC_PLAY % {"bootstrap": BOOTSTRAP, "topic": topic, "results": results})
+    proc = run(["ansible-playbook", str(book)], timeout=600)
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    try:  # right after the playbook: the broker no longer knows the topic
+        described, listed = admin.describe_topics([topic]), admin.list_topics()
+    finally:
+        admin.close()
+    assert topic not in listed and [t["error_code"] for t in described] == [3], described
+    got = json.loads(results.read_text())
+    assert got["deleted"] is True
+    assert type(got["predicted"]["partitions"]) is int and type(got["predicted"]["replication_factor"]) is int
+    [warning] = got["warnings"]
+    assert warning.startswith(f"topic '{topic}' grows from 3 to 6 partitions.")
+    assert "Records with the same key will map to different partitions from now on" in warning
+    assert "ordering per key breaks across the change" in warning and "'<group>-changelog'" in warning
+    assert f"[WARNING]: topic '{topic}' grows from 3 to 6 partitions" in proc.stdout
+    assert recap(proc.stdout)["localhost"]["failed"] == 0

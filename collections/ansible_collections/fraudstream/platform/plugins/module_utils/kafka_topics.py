@@ -3,9 +3,16 @@
 """Reading topics from a cluster, shared by kafka_topic and kafka_topic_info."""
 from __future__ import annotations
 
+import time
+
+from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import KafkaError
+from ansible_collections.fraudstream.platform.plugins.module_utils.topic import seen_description
+
 try:
     from kafka import TopicPartition
     from kafka.admin import ConfigResource
+    from kafka.errors import for_code
+    from kafka.protocol.metadata import MetadataRequest
 except ImportError:
     pass  # reported by KafkaModuleClient
 
@@ -59,3 +66,85 @@ def topic_config_keys(client, name):
     """Every config key the broker knows for an existing topic."""
     entries = client.admin.describe_configs([ConfigResource("TOPIC", name)], config_filter="all")["topic"]
     return set(entries.get(name, {}))
+
+
+def live_brokers(client):
+    """[(broker id, "host:port")] of the cluster's brokers, fenced ones left out, by id."""
+    brokers = client.admin.describe_cluster()["brokers"]
+    return sorted((b["broker_id"], "%s:%s" % (b["host"], b["port"])) for b in brokers if not b.get("is_fenced"))
+
+
+BROKER_DEFAULT_KEYS = ("num.partitions", "default.replication.factor")
+
+
+def broker_defaults(client):
+    """{"num.partitions": int, "default.replication.factor": int} as a live broker is configured."""
+    brokers = live_brokers(client)
+    if not brokers:
+        raise RuntimeError("the cluster reports no live broker to read num.partitions from")
+    broker = str(brokers[0][0])
+    described = client.admin.describe_configs(
+        [ConfigResource("BROKER", broker, list(BROKER_DEFAULT_KEYS))], config_filter="all")["broker"]
+    entries = described.get(broker) or next(iter(described.values()), {})
+    missing = [key for key in BROKER_DEFAULT_KEYS if (entries.get(key) or {}).get("value") is None]
+    if missing:
+        raise RuntimeError("broker %s does not report %s" % (broker, ", ".join(missing)))
+    return {key: int(entries[key]["value"]) for key in BROKER_DEFAULT_KEYS}
+
+
+async def _metadata_from(admin, broker_id, names):
+    request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=n) for n in names],
+                              allow_auto_topic_creation=False)
+    # pylint: disable-next=protected-access
+    response = await admin._manager.send(request, node_id=broker_id)
+    return response.to_dict()
+
+
+def topic_seen_by(client, broker_id, name):
+    """One broker's own metadata for a topic, or None when that broker does not list it.
+
+    KafkaAdminClient.describe_topics asks whichever broker is least loaded; this asks the given one,
+    the way the client's own describe_log_dirs addresses brokers (kafka-python 3.0 has no public
+    per-broker metadata call).
+    """
+    admin = client.admin
+    # pylint: disable-next=protected-access
+    metadata = admin._manager.run(_metadata_from, admin, broker_id, [name])
+    for topic in metadata["topics"]:
+        if topic["name"] == name and topic["error_code"] != UNKNOWN_TOPIC_OR_PARTITION:
+            return topic
+    return None
+
+
+def wait_until_deleted(client, name, timeout, deleted_id=None, poll=0.2, clock=time.monotonic, sleep=time.sleep):
+    """Poll every live broker's metadata until none lists the topic any more.
+
+    Returns {} once no broker lists it, or, when timeout seconds have passed, {"broker ID (host:port)":
+    what it still showed, or why it did not answer}. A broker that is down counts as unfinished until
+    the controller fences it (broker.session.timeout.ms), after which it is no longer asked.
+    """
+    deadline = clock() + timeout
+    pending = None
+    while True:
+        brokers = live_brokers(client)
+        if not brokers:
+            raise RuntimeError("the cluster reports no live broker to ask about topic '%s'" % name)
+        if pending is None:
+            pending = {broker: None for broker in brokers}
+        else:  # a broker fenced meanwhile is no longer asked
+            pending = {broker: seen for broker, seen in pending.items() if broker in brokers}
+        for broker in list(pending):
+            try:
+                topic = topic_seen_by(client, broker[0], name)
+            except KafkaError as exc:
+                pending[broker] = "did not answer (%s: %s)" % (type(exc).__name__, exc)
+                continue
+            if topic is None:
+                del pending[broker]
+            else:
+                error = for_code(topic["error_code"]).__name__ if topic["error_code"] else None
+                pending[broker] = seen_description(len(topic.get("partitions") or []), error,
+                                                   str(topic.get("topic_id") or ""), deleted_id)
+        if not pending or clock() >= deadline:
+            return {"broker %s (%s)" % broker: seen for broker, seen in sorted(pending.items())}
+        sleep(poll)

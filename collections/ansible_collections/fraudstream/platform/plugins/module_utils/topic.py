@@ -92,7 +92,7 @@ def unknown_keys_message(name, unknown):
             % (name, ", ".join(unknown)))
 
 
-def validate_desired(name_error, partitions, replication_factor):
+def validate_desired(name_error, partitions, replication_factor, timeout=None):
     """Argument errors that need no broker: [messages]."""
     errors = []
     if name_error:
@@ -101,4 +101,39 @@ def validate_desired(name_error, partitions, replication_factor):
         errors.append("partitions must be a positive integer, got %d" % partitions)
     if replication_factor is not None and replication_factor < 1:
         errors.append("replication_factor must be a positive integer, got %d" % replication_factor)
+    if timeout is not None and timeout < 1:
+        errors.append("timeout must be a positive number of seconds, got %d" % timeout)
     return errors
+
+
+def grow_warning(name, old, new):
+    """What growing a topic's partitions does to keyed records, as kafka_topic warns it."""
+    return (
+        "topic '%s' grows from %d to %d partitions. Records with the same key will map to different "
+        "partitions from now on (the default partitioner hashes the key modulo the partition count), so "
+        "ordering per key breaks across the change: a key's records written before it and after it can "
+        "sit in different partitions and be consumed out of order. Any co-partitioned topic (one read "
+        "or joined by the same key with the same partitioning, such as the scorers' changelog "
+        "'<group>-changelog' or fraud-labels next to fraud-transactions) must be grown to %d partitions "
+        "together with this one." % (name, old, new, new))
+
+
+def seen_description(partitions, error=None, topic_id=None, deleted_id=None):
+    """How one broker still shows a topic that was deleted."""
+    text = "lists it with %d partition(s)" % partitions
+    if error:
+        text += " (error %s)" % error
+    if topic_id and deleted_id and topic_id != deleted_id and NO_TOPIC_ID not in (topic_id, deleted_id):
+        text += ", as a new topic of the same name (topic id %s; the deleted one was %s)" % (topic_id, deleted_id)
+    return text
+
+
+NO_TOPIC_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def deletion_timeout_message(name, timeout, still_seen):
+    """The failure of a delete that the brokers did not finish within the timeout."""
+    seen = "; ".join("%s %s" % item for item in sorted(still_seen.items()))
+    return ("topic '%s': the controller accepted the delete, but after %ss the topic is still seen: %s. "
+            "Kafka may still finish the deletion; run again, raise timeout, or look at the brokers' "
+            "and the controller's logs." % (name, timeout, seen))

@@ -42,6 +42,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+group:
+  description: The consumer group id, as given in O(group).
+  returned: always
+  type: str
+  sample: fraud-consumer
 exists:
   description: Whether the broker knows the group (it has members or committed offsets).
   returned: always
@@ -57,6 +62,27 @@ members:
   returned: always
   type: list
   elements: dict
+  contains:
+    member_id:
+      description: Member id the coordinator gave the consumer.
+      returned: always
+      type: str
+      sample: fraud-consumer-1-0f3c
+    client_id:
+      description: The consumer's C(client.id).
+      returned: always
+      type: str
+      sample: fraud-consumer-1
+    host:
+      description: Host the member connected from.
+      returned: always
+      type: str
+      sample: /127.0.0.1
+    assignment:
+      description: Topic name to the sorted partitions assigned to the member.
+      returned: always
+      type: dict
+      sample: {fraud-transactions: [0, 1, 2]}
   sample: [{member_id: "fraud-consumer-1-0f3c", client_id: fraud-consumer-1, host: /127.0.0.1,
             assignment: {fraud-transactions: [0, 1, 2]}}]
 partitions:
@@ -64,6 +90,32 @@ partitions:
   returned: always
   type: list
   elements: dict
+  contains:
+    topic:
+      description: Topic name.
+      returned: always
+      type: str
+      sample: fraud-transactions
+    partition:
+      description: Partition number.
+      returned: always
+      type: int
+      sample: 0
+    committed_offset:
+      description: The group's committed offset, null if none.
+      returned: always
+      type: int
+      sample: 1200
+    end_offset:
+      description: The partition's log-end offset.
+      returned: always
+      type: int
+      sample: 1250
+    lag:
+      description: Records not yet consumed; without a commit, counted from the partition's begin offset.
+      returned: always
+      type: int
+      sample: 50
   sample: [{topic: fraud-transactions, partition: 0, committed_offset: 1200, end_offset: 1250, lag: 50}]
 lag_per_topic:
   description: Lag summed per topic.

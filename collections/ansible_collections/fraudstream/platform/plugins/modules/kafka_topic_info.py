@@ -46,12 +46,15 @@ EXAMPLES = r"""
 
 RETURN = r"""
 topics:
-  description: Topic name to description.
+  description:
+    - Topic name to description, with the keys of the sample.
+    - C(messages), and C(begin_offset) and C(end_offset) of each partition, only with O(offsets).
   returned: always
   type: dict
   sample:
     fraud-transactions:
       name: fraud-transactions
+      topic_id: 0c2f5bde-6d0e-4d3b-9a8e-2c1f7e0b9a11
       partitions: 6
       replication_factor: 1
       internal: false

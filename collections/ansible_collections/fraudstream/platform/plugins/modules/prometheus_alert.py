@@ -98,6 +98,27 @@ timeline:
   returned: always
   type: list
   elements: dict
+  contains:
+    state:
+      description: The state seen.
+      returned: always
+      type: str
+      sample: pending
+    since:
+      description: When it was first seen, ISO 8601 in UTC.
+      returned: always
+      type: str
+      sample: "2026-11-29T06:40:12+00:00"
+    after_seconds:
+      description: Seconds after the module started watching.
+      returned: always
+      type: float
+      sample: 12.1
+    alertmanager:
+      description: Whether Alertmanager held the alert.
+      returned: with O(alertmanager_url)
+      type: bool
+      sample: false
   sample: [{state: inactive, since: "2026-11-29T06:40:00+00:00", after_seconds: 0.0},
            {state: pending, since: "2026-11-29T06:40:12+00:00", after_seconds: 12.1}]
 elapsed:

@@ -4,8 +4,12 @@ import pytest
 
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import topic_name_error
 from ansible_collections.fraudstream.platform.plugins.module_utils.topic import (
+    NO_TOPIC_ID,
     config_value,
+    deletion_timeout_message,
+    grow_warning,
     plan_update,
+    seen_description,
     summary,
     validate_desired,
 )
@@ -89,3 +93,37 @@ def test_argument_errors_name_the_field():
 
 def test_summary_of_absent_topic_is_empty():
     assert summary(None) == {}
+
+
+def test_timeout_must_be_positive():
+    assert validate_desired(None, None, None, 0) == ["timeout must be a positive number of seconds, got 0"]
+    assert validate_desired(None, None, None, 1) == []
+
+
+def test_grow_warning_says_keys_move_ordering_breaks_and_co_partitioned_topics_must_grow():
+    warning = grow_warning("fraud-transactions", 6, 12)
+    assert warning.startswith("topic 'fraud-transactions' grows from 6 to 12 partitions.")
+    assert "Records with the same key will map to different partitions from now on" in warning
+    assert "ordering per key breaks across the change" in warning
+    assert "co-partitioned topic" in warning and "'<group>-changelog'" in warning and "fraud-labels" in warning
+    assert warning.endswith("must be grown to 12 partitions together with this one.")
+
+
+def test_deletion_timeout_message_names_the_topic_and_each_broker_still_seeing_it():
+    msg = deletion_timeout_message("t", 60, {"broker 2 (k2:9092)": "lists it with 3 partition(s)",
+                                             "broker 1 (k1:9092)": "did not answer (NodeNotReadyError: 1)"})
+    assert msg.startswith("topic 't': the controller accepted the delete, but after 60s the topic is still seen: ")
+    assert ("broker 1 (k1:9092) did not answer (NodeNotReadyError: 1); broker 2 (k2:9092) lists it with 3 "
+            "partition(s).") in msg
+
+
+@pytest.mark.parametrize("topic_id, deleted_id, new", [("b", "a", True), ("a", "a", False), ("b", None, False),
+                                                       (NO_TOPIC_ID, "a", False), ("", "a", False)])
+def test_seen_description_tells_a_recreated_topic_apart(topic_id, deleted_id, new):
+    text = seen_description(2, None, topic_id, deleted_id)
+    assert text.startswith("lists it with 2 partition(s)")
+    assert ("as a new topic of the same name" in text) is new
+
+
+def test_seen_description_names_a_partition_error():
+    assert seen_description(0, "LeaderNotAvailableError") == "lists it with 0 partition(s) (error LeaderNotAvailableError)"

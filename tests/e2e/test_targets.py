@@ -1,0 +1,80 @@
+"""The target-neutral skeleton on the local target: tags select sections, --check runs on a fresh
+host and on a converged one, and settings derived from another follow it."""
+import json
+
+import pytest
+
+from conftest import ROOT, run
+
+JSON = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+
+
+def site(*args, env=None, check=True):
+    """site.yml with the JSON callback: (rc, {task name: [host results]}, stats)."""
+    proc = run(["ansible-playbook", "site.yml", *args], check=False, env_extra={**JSON, **(env or {})})
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON from ansible-playbook {args}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    tasks = {}
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+    if check:
+        failed = {n: r for n, rs in tasks.items() for r in rs if r.get("failed")}
+        assert proc.returncode == 0 and not failed, f"site.yml {args} rc={proc.returncode}: {json.dumps(failed)[:4000]}"
+    return proc.returncode, tasks, out["stats"]
+
+
+def ran(tasks):
+    """Names of the tasks that ran (not skipped) on some host."""
+    return {n for n, rs in tasks.items() if any(not r.get("skipped") for r in rs)}
+
+
+def role_task_names(role, section):
+    import yaml
+    return {t["name"] for t in yaml.safe_load((ROOT / f"roles/{role}/tasks/{section}.yml").read_text())}
+
+
+@pytest.fixture(scope="module")
+def fresh_home(tmp_path_factory):
+    """A host fraudstream never ran on: empty home and download cache."""
+    base = tmp_path_factory.mktemp("fresh")
+    return {"FRAUDSTREAM_HOME": str(base / "home"), "FRAUDSTREAM_CACHE": str(base / "cache")}
+
+
+def test_check_mode_on_a_fresh_host(fresh_home):
+    """--check --diff predicts the install without making it, and fails nowhere."""
+    _, tasks, stats = site("--check", "--diff", env=fresh_home)
+    assert stats["localhost"]["changed"] > 0, "a fresh host needs changes; check mode must report them"
+    assert not (ROOT / fresh_home["FRAUDSTREAM_HOME"]).exists(), "check mode wrote to the host"
+
+
+def test_derived_settings_follow_their_source(platform):
+    """Move kafka_port and a scorer port in the inventory: the workloads' bootstrap address and the
+    scrape targets follow, in what check mode would write."""
+    _, tasks, _ = site("--check", "--diff", "--tags", "kafka_configure,fraud_workloads_run",
+                       "-e", "kafka_port=19092", "-e", "fraud_workloads_scorer_port=18001")
+    diffs = json.dumps([r.get("diff") for rs in tasks.values() for r in rs])
+    assert "FRAUDSTREAM_BOOTSTRAP_SERVERS=\\\"127.0.0.1:19092\\\"" in diffs.replace("\\\\", "\\")
+    assert "127.0.0.1:9092" not in diffs
+    assert "listeners=PLAINTEXT://127.0.0.1:19092" in diffs
+    assert '127.0.0.1:18001' in diffs, "the scorer's scrape target follows fraud_workloads_scorer_port"
+
+
+def test_a_tag_selects_its_section_and_nothing_else(platform):
+    """--tags monitoring_configure runs monitoring's configure tasks (and preflights), no install,
+    no run, no other role: before the dispatch include carried `always`, it ran nothing at all."""
+    _, tasks, stats = site("--tags", "monitoring_configure")
+    names = ran(tasks)
+    assert role_task_names("monitoring", "configure") & names, f"monitoring_configure ran nothing: {sorted(names)}"
+    for role, section in [("monitoring", "install"), ("monitoring", "run"), ("kafka", "configure"),
+                          ("fraud_workloads", "run")]:
+        assert not role_task_names(role, section) & names, f"{role}_{section} ran under --tags monitoring_configure"
+    assert stats["localhost"]["changed"] == 0, "the platform is converged: a tagged re-run changes nothing"
+
+
+def test_check_mode_on_a_converged_host(platform):
+    """--check on the converged platform: nothing would change, nothing fails."""
+    _, _, stats = site("--check")
+    assert stats["localhost"]["changed"] == 0
