@@ -279,6 +279,7 @@ def run_module(name, args, check_mode=False, diff=False, cluster=None, api=None)
     module = importlib.import_module(MODULES + name)
     module_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
     out = io.StringIO()
+    code = None
     with contextlib.ExitStack() as stack:
         stack.enter_context(patch_module_args(module_args))
         # Warnings and deprecations are process-wide; each run starts without the last one's.
@@ -296,8 +297,8 @@ def run_module(name, args, check_mode=False, diff=False, cluster=None, api=None)
             module.main()
         except SystemExit as exc:
             code = exc.code
-        else:
-            raise AssertionError("%s returned without exit_json or fail_json" % name)
+    if code is None:
+        raise AssertionError("%s returned without exit_json or fail_json" % name)
     return json.loads(out.getvalue()), code
 
 

@@ -139,7 +139,8 @@ def test_check_mode_create_without_counts_predicts_the_broker_defaults_as_intege
     result, code = kafka_topic(cluster, check_mode=True, diff=True, name="new")
     assert code == 0 and result["changed"]
     assert result["topic"] == {"name": "new", "partitions": 5, "replication_factor": 1, "config": {}}
-    assert type(result["topic"]["partitions"]) is int and type(result["topic"]["replication_factor"]) is int
+    for key in ("partitions", "replication_factor"):
+        assert isinstance(result["topic"][key], int) and not isinstance(result["topic"][key], bool)
     assert result["diff"]["after"] == result["topic"]
     assert result["actions"] == ["create topic (partitions=5 (broker default), replication_factor=1 (broker default))"]
     assert "new" not in cluster.topics
@@ -147,8 +148,8 @@ def test_check_mode_create_without_counts_predicts_the_broker_defaults_as_intege
 
 def test_check_mode_predicts_what_a_real_run_then_returns():
     cluster = FakeCluster(num_partitions=4)
-    predicted, _ = kafka_topic(cluster, check_mode=True, name="new", config={"retention.ms": 1000})
-    created, _ = kafka_topic(cluster, name="new", config={"retention.ms": 1000})
+    predicted = kafka_topic(cluster, check_mode=True, name="new", config={"retention.ms": 1000})[0]
+    created = kafka_topic(cluster, name="new", config={"retention.ms": 1000})[0]
     assert predicted["topic"] == created["topic"] and predicted["actions"] == created["actions"]
 
 
