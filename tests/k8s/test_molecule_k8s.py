@@ -1,0 +1,90 @@
+"""`molecule test --scenario-name k8s`: the kubernetes target on a real API server.
+
+destroy (teardown on an empty cluster), syntax, create, converge = site.yml with inventories/k8s,
+idempotence (changed=0), verify (objects and spec, Deployments Available, playbooks/verify.yml,
+then the FraudConsumerDown drill), destroy (teardown.yml, which fails if anything labelled
+fraudstream is left). For the drill this module runs a real Prometheus that scrapes the harness's
+kube-state-metrics and loads the rules from the cluster's PrometheusRules, and a real Alertmanager.
+"""
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+from conftest import ROOT, run
+
+pytestmark = pytest.mark.e2e
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
+PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190, 19193
+CRDS = Path(os.environ.get("FRAUDSTREAM_CRDS") or ROOT.parent / "shared/crds")
+
+
+def serve(argv, log: Path, health: str) -> subprocess.Popen:
+    proc = subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    for _ in range(120):
+        try:
+            if requests.get(health, timeout=1).ok:
+                return proc
+        except requests.RequestException:
+            pass
+        assert proc.poll() is None, f"{argv[0]} exited: {log.read_text()[-2000:]}"
+        time.sleep(0.5)
+    proc.terminate()
+    pytest.fail(f"{argv[0]} not healthy in 60 s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def drill_monitoring(k8s_cluster, tmp_path_factory):
+    """Prometheus (kube-state-metrics of the harness, rules dropped in by molecule's verify) and
+    Alertmanager on 127.0.0.1, as the operator would run them in the cluster."""
+    if not k8s_cluster.ksm_url:
+        pytest.skip("no kube-state-metrics URL for this cluster (set FRAUDSTREAM_KSM_URL)")
+    base = tmp_path_factory.mktemp("drill")
+    rules = base / "rules"
+    rules.mkdir()
+    (base / "alertmanager.yml").write_text("route: {receiver: hold, group_wait: 1s}\nreceivers: [{name: hold}]\n")
+    ksm = urlparse(k8s_cluster.ksm_url)
+    (base / "prometheus.yml").write_text(f"""
+global: {{scrape_interval: 5s, evaluation_interval: 5s}}
+rule_files: ["{rules}/*.yml"]
+alerting: {{alertmanagers: [{{static_configs: [{{targets: ["127.0.0.1:{ALERTMANAGER_PORT}"]}}]}}]}}
+scrape_configs:
+  - job_name: kube-state-metrics
+    metrics_path: {ksm.path or '/metrics'}
+    static_configs: [{{targets: ["{ksm.netloc}"]}}]
+""")
+    am = serve(["prometheus-alertmanager", f"--config.file={base}/alertmanager.yml", f"--storage.path={base}/am",
+                f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}", "--cluster.listen-address="],
+               base / "alertmanager.log", f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/healthy")
+    prom = serve(["prometheus", f"--config.file={base}/prometheus.yml", f"--storage.tsdb.path={base}/tsdb",
+                  f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--web.enable-lifecycle"],
+                 base / "prometheus.log", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/healthy")
+    yield {"FRAUDSTREAM_TEST_PROMETHEUS": f"http://127.0.0.1:{PROMETHEUS_PORT}",
+           "FRAUDSTREAM_TEST_ALERTMANAGER": f"http://127.0.0.1:{ALERTMANAGER_PORT}",
+           "FRAUDSTREAM_TEST_RULES_DIR": str(rules)}
+    for proc in (prom, am):
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_molecule_k8s_scenario(platform, k8s_cluster, drill_monitoring):
+    """platform: topics are made by kafka_topic against the local broker (no Kafka pod runs on kwok)."""
+    if not CRDS.is_dir():
+        pytest.skip(f"no CRD schemas at {CRDS} (../shared/crds beside the clone, or FRAUDSTREAM_CRDS)")
+    path = f"{k8s_cluster.bin_dir}{os.pathsep}{os.environ['PATH']}" if k8s_cluster.bin_dir else os.environ["PATH"]
+    proc = run(["molecule", "test", "--scenario-name", "k8s"], timeout=2400, check=False,
+               env_extra={"KUBECONFIG": str(k8s_cluster.kubeconfig), "FRAUDSTREAM_CRDS": str(CRDS.resolve()),
+                          "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", **drill_monitoring})
+    out = ANSI.sub("", proc.stdout + proc.stderr)
+    assert proc.returncode == 0, out[-8000:]
+    assert re.search(r"k8s\s*: actions=7\s+successful=7\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
+        out[-3000:]
+    flat = " ".join(out.split())
+    assert "FraudConsumerDown pending" in flat and "FraudConsumerDown firing (in Alertmanager)" in flat, \
+        "the drill saw the alert go pending, then fire and reach Alertmanager"
+    assert "nothing labelled fraudstream" in flat, "teardown proved that nothing is left"
