@@ -4,7 +4,6 @@ import json
 
 import pytest
 import yaml
-import yaml
 
 from conftest import ROOT, run
 
