@@ -533,3 +533,25 @@ def test_apps_reach_kafka_and_use_the_image(size):
 
 if __name__ == "__main__":  # python tests/k8s/test_manifests.py: print what the roles render
     json.dump({s: rendered()[s] for s in SIZES}, sys.stdout, indent=1)
+
+
+# -- the PrometheusRules as Prometheus loads them --------------------------------------------------
+K8S_RULE_TESTS = ROOT / "roles/monitoring/files/rules/tests/kubernetes"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_prometheus_rules_pass_promtool_and_the_kubernetes_rule_tests(size, tmp_path):
+    """The rendered PrometheusRules' groups are plain rule files: promtool checks them, and the
+    kubernetes unit tests (FraudConsumerDown on kube-state-metrics) run against them."""
+    rules = [obj for _, obj in objects_of(size) if obj.get("kind") == "PrometheusRule"]
+    assert rules, "the monitoring role renders no PrometheusRule"
+    for obj in rules:
+        path = tmp_path / f"{obj['metadata']['name']}.yml"
+        path.write_text(yaml.safe_dump(obj["spec"]))
+        subprocess.run(["promtool", "check", "rules", str(path)], check=True, capture_output=True)
+    tests = sorted(K8S_RULE_TESTS.glob("*_test.yml"))
+    assert tests, f"no kubernetes rule tests in {K8S_RULE_TESTS}"
+    for test in tests:
+        shutil.copy(test, tmp_path / test.name)
+        proc = subprocess.run(["promtool", "test", "rules", test.name], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
