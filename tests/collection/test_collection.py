@@ -108,5 +108,5 @@ def test_kafka_topic_types_warning_and_finished_delete(platform, tmp_path):
     assert warning.startswith(f"topic '{topic}' grows from 3 to 6 partitions.")
     assert "Records with the same key will map to different partitions from now on" in warning
     assert "ordering per key breaks across the change" in warning and "'<group>-changelog'" in warning
-    assert f"[WARNING]: topic '{topic}' grows from 3 to 6 partitions" in proc.stdout
+    assert f"[WARNING]: topic '{topic}' grows from 3 to 6 partitions" in proc.stdout + proc.stderr
     assert recap(proc.stdout)["localhost"]["failed"] == 0
