@@ -1,6 +1,7 @@
 """`molecule test --scenario-name k8s`: the kubernetes target on a real API server.
 
-destroy (teardown on an empty cluster), syntax, create, converge = site.yml with inventories/k8s,
+destroy (teardown on an empty cluster), syntax, create, check (site.yml --check on the fresh
+cluster), converge = site.yml with inventories/k8s,
 idempotence (changed=0), verify (objects and spec, Deployments Available, playbooks/verify.yml,
 then the FraudConsumerDown drill), destroy (teardown.yml, which fails if anything labelled
 fraudstream is left). For the drill this module runs a real Prometheus that scrapes the harness's
@@ -20,7 +21,9 @@ from conftest import ROOT, run
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
-PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190, 19193
+# Shifted with the harness's ports (FRAUDSTREAM_K8S_PORT_OFFSET), so two runs can share the machine.
+_OFFSET = int(os.environ.get("FRAUDSTREAM_K8S_PORT_OFFSET", "0"))
+PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190 + _OFFSET, 19193 + _OFFSET
 CRDS = Path(os.environ.get("FRAUDSTREAM_CRDS") or ROOT.parent / "shared/crds")
 
 
@@ -81,8 +84,9 @@ def test_molecule_k8s_scenario(platform, k8s_cluster, drill_monitoring):
                env_extra={"KUBECONFIG": str(k8s_cluster.kubeconfig), "FRAUDSTREAM_CRDS": str(CRDS.resolve()),
                           "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", **drill_monitoring})
     out = ANSI.sub("", proc.stdout + proc.stderr)
-    assert proc.returncode == 0, out[-8000:]
-    assert re.search(r"k8s\s*: actions=7\s+successful=7\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
+    failure = next((m.start() for m in re.finditer(r"fatal: |\[ERROR\]", out)), len(out))
+    assert proc.returncode == 0, out[max(0, failure - 3000):failure + 5000]
+    assert re.search(r"k8s\s*: actions=8\s+successful=8\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
         out[-3000:]
     flat = " ".join(out.split())
     assert "FraudConsumerDown pending" in flat and "FraudConsumerDown firing (in Alertmanager)" in flat, \
