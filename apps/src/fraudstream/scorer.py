@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
 import signal
 import time
 from collections import OrderedDict, deque
@@ -128,6 +129,7 @@ class Scorer:
         self.to_restore: set[TopicPartition] = set()
         self.stopping = False
         self.rewinding = False  # a Kafka error happened: read nothing until the rewind has succeeded
+        self.closed_cleanly = True  # False when the group consumer could not leave its group at shutdown
         self._ends: tuple[float, dict] = (0.0, {})
         self.uncommitted, self.commit_due = 0, 0.0  # scored since the last commit; when the next is due
         if self.replica:
@@ -463,7 +465,7 @@ class Scorer:
                 log.info("stopping: last batch committed")
             except KafkaException as exc:
                 log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
-        self.consumer.close()
+        self.closed_cleanly = self.consumer.close()
         if self.replica:
             self.replica.close()
             self.end_offsets.close()
@@ -504,4 +506,12 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ScorerConfig) -> int:
     artifact = Artifact.load(cfg.model_dir)
     artifact.check_compatible(list(FEATURES), cfg.label_delay_days)
     log.info("model %s (threshold %.4f) from %s", artifact.version, artifact.threshold, cfg.model_dir)
-    return Scorer(kafka, topics, cfg, artifact, health).run()
+    scorer = Scorer(kafka, topics, cfg, artifact, health)
+    rc = scorer.run()
+    if not scorer.closed_cleanly:
+        # The group consumer is stuck leaving a group whose coordinator is gone; the interpreter's
+        # exit would wait on it too. Offsets are committed (or not) already; the group drops this
+        # member after session.timeout.ms.
+        logging.shutdown()
+        os._exit(rc)
+    return rc

@@ -11,6 +11,7 @@ the scorer commits what Kafka acknowledged the outputs of.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -135,8 +136,21 @@ class Source:
         _, high = self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), cached=True)
         return high if high >= 0 else None
 
-    def close(self) -> None:
-        self.consumer.close()
+    def close(self, timeout: float = 10.0) -> bool:
+        """Leave the group; False when librdkafka did not finish within `timeout` (the coordinator
+        is unreachable: its close waits for it without a bound)."""
+        return close_within(self.consumer.close, timeout, "the group consumer")
+
+
+def close_within(close: Callable[[], object], timeout: float, what: str) -> bool:
+    """Run a librdkafka close in a daemon thread and wait at most `timeout` seconds for it."""
+    thread = threading.Thread(target=close, name=f"close {what}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        log.warning("closing %s did not finish in %.0f s (broker unreachable?); leaving it", what, timeout)
+        return False
+    return True
 
 
 class EndOffsets:
