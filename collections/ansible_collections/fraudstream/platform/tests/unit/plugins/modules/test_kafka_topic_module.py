@@ -100,23 +100,24 @@ class Client:
         self.admin = FakeAdmin(cluster)
 
 
-def test_a_fenced_broker_is_no_longer_waited_for():
+def deleted_but_lingering_on_broker_2():
+    """Topic t deleted; broker 2 keeps listing it (as good as forever)."""
     cluster = FakeCluster(brokers=(1, 2))
     cluster.add_topic("t")
     cluster.linger = {2: 10 ** 6}
     FakeAdmin(cluster).delete_topics(["t"])
-    clock = Clock()
+    return cluster, Clock()
+
+
+def test_a_fenced_broker_is_no_longer_waited_for():
+    cluster, clock = deleted_but_lingering_on_broker_2()
     cluster.fenced = {2}
     assert wait_until_deleted(Client(cluster), "t", 5, clock=clock, sleep=clock.sleep) == {}
     assert asked(cluster, 2) == 0
 
 
 def test_the_wait_reports_at_the_deadline_and_not_before():
-    cluster = FakeCluster(brokers=(1, 2))
-    cluster.add_topic("t")
-    cluster.linger = {2: 10 ** 6}
-    FakeAdmin(cluster).delete_topics(["t"])
-    clock = Clock()
+    cluster, clock = deleted_but_lingering_on_broker_2()
     still = wait_until_deleted(Client(cluster), "t", 5, clock=clock, sleep=clock.sleep)
     assert still == {"broker 2 (kafka-2:9092)": "lists it with 3 partition(s)"}
     assert 5 <= clock.now < 5.5 and asked(cluster, 1) == 1
