@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
+from prometheus_client import Counter
 
 from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .ledger import TopicPartition
@@ -24,6 +25,8 @@ from .sink import librdkafka_options
 
 log = logging.getLogger("fraudstream.source")
 TIMEOUT = KAFKA_TIMEOUT_MS / 1000
+STALE = Counter("fraudstream_source_stale_records", "Records dropped because a rebalance ran inside the poll "
+                "that fetched them (read again from the committed offsets)")
 
 
 class Record(NamedTuple):
@@ -37,12 +40,16 @@ class Record(NamedTuple):
 
 class Source:
     """A consumer group member. on_assigned/on_revoked get sets of TopicPartition; they run inside
-    poll(), before it returns records of the new assignment (revoked partitions' records are gone)."""
+    poll(). A poll() inside which the group rebalanced returns nothing: librdkafka hands back, in
+    the same batch, records fetched for the old assignment (of revoked partitions, and of kept ones
+    that the new assignment reads again), so they are dropped and every owned partition starts
+    again at the group's committed offset."""
 
     def __init__(self, kafka: KafkaConfig, group_id: str, client_id: str, max_records: int,
                  batch_wait_ms: float = 0, on_commit_failed: Callable | None = None):
         self.max_records, self.batch_wait = max_records, batch_wait_ms / 1000
         self.on_commit_failed = on_commit_failed
+        self.rebalanced = False  # a rebalance callback ran inside the current consume() call
         self.consumer = Consumer(librdkafka_options(kafka) | {
             "group.id": group_id, "client.id": client_id,
             "enable.auto.commit": False, "auto.offset.reset": "earliest",
@@ -65,21 +72,29 @@ class Source:
 
     def subscribe(self, topics: list[str], on_assigned: Callable, on_revoked: Callable) -> None:
         def revoked(_, partitions):
+            self.rebalanced = True
             on_revoked({TopicPartition(p.topic, p.partition) for p in partitions})
 
-        self.consumer.subscribe(topics, on_revoke=revoked, on_lost=revoked,
-                                on_assign=lambda _, ps: on_assigned({TopicPartition(p.topic, p.partition) for p in ps}))
+        def assigned(_, partitions):
+            self.rebalanced = True
+            on_assigned({TopicPartition(p.topic, p.partition) for p in partitions})
+
+        self.consumer.subscribe(topics, on_revoke=revoked, on_lost=revoked, on_assign=assigned)
 
     def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
         """What has arrived, up to max_records; waits up to timeout_ms only when nothing has, and
         then batch_wait_ms more for what follows the first record (librdkafka's consume(n,
         timeout) waits until n records or the timeout: at a few thousand records a second a long
         timeout alone added ~150 ms to every transaction's latency)."""
+        self.rebalanced = False
         messages = self.consumer.consume(self.max_records, 0)
         if not messages and timeout_ms > 0:
             messages = self.consumer.consume(1, timeout_ms / 1000)
             if messages:
                 messages += self.consumer.consume(self.max_records - 1, self.batch_wait)
+        if self.rebalanced:
+            self._restart(messages)
+            return {}
         batch: dict[TopicPartition, list[Record]] = {}
         for m in messages:
             if m.error():
@@ -91,6 +106,18 @@ class Source:
             batch.setdefault(TopicPartition(topic, partition), []).append(
                 Record(topic, partition, m.offset(), m.timestamp()[1], m.key(), m.value()))
         return batch
+
+    def _restart(self, messages) -> None:
+        """After a rebalance inside consume(): drop the batch (which records are the new
+        assignment's is unknown) and read every owned partition again from its start offset."""
+        dropped = sum(1 for m in messages if not m.error())
+        if dropped:
+            STALE.inc(dropped)
+            log.info("a rebalance ran inside poll(): %d records dropped, read again from the committed offsets",
+                     dropped)
+        for tp in self.assignment():
+            committed = self.committed(tp)
+            self.seek(tp, self.beginning(tp) if committed is None else committed)
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         metadata = self.consumer.list_topics(topic, timeout=TIMEOUT).topics[topic]
