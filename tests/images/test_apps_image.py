@@ -19,9 +19,9 @@ import pytest
 import requests
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka_helpers import read_all
 
 from conftest import BOOTSTRAP, ROOT, TOPIC_KINDS, create_topics, delete_topics, recap, topic_names
-from kafka_helpers import read_all
 
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
 DIGEST_FILE = HOME / "images/apps-image.yml"
