@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.partitioner.default import murmur2
 from prometheus_client import Counter, Gauge
 
@@ -148,6 +149,23 @@ def read_tails(kafka: KafkaConfig, topics: Topics) -> tuple[Tail, Tail]:
         consumer.close()
 
 
+def read_tails_patiently(kafka: KafkaConfig, topics: Topics, health: Health, stopping, patience: float = 300):
+    """read_tails, tried again while Kafka cannot answer (a broker restart as the producer starts
+    must not kill it); not ready meanwhile. Raises after `patience` seconds, or returns None once
+    `stopping()`."""
+    deadline = time.monotonic() + patience
+    while not stopping():
+        try:
+            return read_tails(kafka, topics)
+        except (KafkaError, TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            health.set_ready(False, f"reading where to resume: {exc!r}")
+            log.warning("reading where to resume failed (%r); trying again in 2 s", exc)
+            time.sleep(2)
+    return None
+
+
 def resume_window(newest_day: int, label_delay: int, labels: Tail) -> int:
     """First simulated day to regenerate when the newest transaction in Kafka is of `newest_day`:
     label_delay_days + 1 days back, and further back to the oldest last label of a partition if
@@ -264,15 +282,20 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
     # Retried by librdkafka until delivered: the producer never drops a transaction.
     sink = Sink(kafka, client_id="fraud-producer", linger_ms=5, on_delivery=delivered,
                 delivery_timeout_ms=2_147_483_647)
-    health.set_ready(True)
-
     pending_labels: deque = deque()
     label_delay = int(cfg.label_delay_days * DAY)
     pacer = Pacer(cfg.rate, cfg.speedup)
     simulator = Simulator(SimulatorParams(seed=cfg.seed))
     count = 0
     start_day = cfg.start_day
-    plan = resume(simulator, label_delay, *read_tails(kafka, topics)) if cfg.resume else None
+    plan = None
+    if cfg.resume:
+        tails = read_tails_patiently(kafka, topics, health, lambda: bool(stop))
+        if tails is None:
+            sink.close(timeout=5)
+            return 0
+        plan = resume(simulator, label_delay, *tails)
+    health.set_ready(True)
     if plan is not None:
         start_day = max(start_day, plan.start_day)
         pending_labels.extend(plan.labels)
