@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from fraudstream.batch_metrics import BatchHistogram
 from fraudstream.scorer import OnlineQuality
+from fraudstream.state import EVENT, unseen
 
 
 def test_online_precision_and_recall_from_late_labels():
@@ -38,3 +39,13 @@ def test_batch_histogram_matches_prometheus_bucket_semantics():
     assert 'x_seconds_bucket{le="1.0"} 4.0' in text
     assert 'x_seconds_bucket{le="+Inf"} 5.0' in text
     assert "x_seconds_count 5.0" in text and "x_seconds_sum 8.65" in text
+
+
+def test_changelog_events_count_once_across_and_within_records():
+    events = np.zeros(6, EVENT)
+    events["offset"] = [3, 4, 5, 4, 5, 6]  # a record that carries offsets 4 and 5 twice
+    events["tx_id"] = [30, 40, 50, 41, 51, 60]
+    kept = unseen(events, done=3)
+    assert kept["offset"].tolist() == [4, 5, 6]
+    assert kept["tx_id"].tolist() == [40, 50, 60], "the first copy is kept, in order"
+    assert unseen(events[:3], done=5).size == 0

@@ -466,9 +466,8 @@ class Scorer:
             except KafkaException as exc:
                 log.warning("stopping: the last commit failed (%s); its batch will be scored again", exc)
         self.closed_cleanly = self.consumer.close()
-        if self.replica:
-            self.replica.close()
-            self.end_offsets.close()
+        if self.replica:  # they join no group, but librdkafka's close has no bound either
+            self.closed_cleanly &= self.replica.close() & self.end_offsets.close()
         return 0
 
     def stop(self, *_):

@@ -194,5 +194,5 @@ class EndOffsets:
         return {tp: self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), timeout=2)[1]
                 for tp in partitions}
 
-    def close(self) -> None:
-        self.consumer.close()
+    def close(self) -> bool:
+        return close_within(self.consumer.close, 5, "the end-offsets reader")

@@ -32,6 +32,7 @@ from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
 from .schema import EPOCH
 from .sink import librdkafka_options
+from .source import close_within
 
 log = logging.getLogger("fraudstream.state")
 INVALID = Counter("fraudstream_scorer_changelog_invalid", "Changelog records skipped: not written by a scorer")
@@ -69,6 +70,16 @@ def apply_events(history: History, kind: str, events: np.ndarray) -> None:
     for terminal, customer, t in zip(frauds["terminal_id"].tolist(), frauds["customer_id"].tolist(),
                                      frauds["tx_time"].tolist(), strict=True):
         history.add_fraud(terminal, customer, t)
+
+
+def unseen(events: np.ndarray, done: int) -> np.ndarray:
+    """The events not applied yet: source offsets above `done` (a batch published twice, after a
+    crash before its commit, counts once), each offset once even within one record."""
+    events = events[events["offset"] > done]
+    if events.size > 1 and not (np.diff(events["offset"]) > 0).all():
+        _, first = np.unique(events["offset"], return_index=True)
+        events = events[np.sort(first)]
+    return events
 
 
 def check_retention(kafka: KafkaConfig, topic: str) -> None:
@@ -189,7 +200,7 @@ class Replica:
             INVALID.inc()
             log.error("changelog %s[%d]: skipping a record that is not a scorer's (%r)", self.topic, partition, exc)
             return
-        events = events[events["offset"] > self.done[key]]  # published twice: count once
+        events = unseen(events, self.done[key])
         self.done[key] = max(self.done[key], through)
         if not events.size:
             return
@@ -247,5 +258,6 @@ class Replica:
         for p, chunks in self.buffers.items():
             self.buffers[p] = [c for c in chunks if c["tx_time"].max() > cut]
 
-    def close(self) -> None:
-        self.consumer.close()
+    def close(self) -> bool:
+        """False when librdkafka's close did not finish in 5 s (a broker that does not answer)."""
+        return close_within(self.consumer.close, 5, "the changelog replica")
