@@ -160,7 +160,7 @@ class Scorer:
         if self.replica:
             self.replica.catch_up()
         for tp in sorted(self.to_restore):
-            before = self.start_offset(tp)
+            before = self.consumer.start_offset(tp)
             newer = [r for r in batch.pop(tp, ()) if r.offset >= before]  # older: counted in the cards
             if newer:
                 batch[tp] = newer
@@ -178,12 +178,6 @@ class Scorer:
         log.info("partitions %s: %d card events replayed in %.2fs", sorted(tp.partition for tp in self.to_restore),
                  replayed, seconds)
         self.to_restore.clear()
-
-    def start_offset(self, tp: TopicPartition) -> int:
-        """Where a partition is read from after an assignment: the group's committed offset, or
-        the beginning (auto.offset.reset=earliest)."""
-        committed = self.consumer.committed(tp)
-        return self.consumer.beginning(tp) if committed is None else committed
 
     def publish(self, kind: str, partition: int, through: int, events: np.ndarray) -> None:
         """Append one source partition's batch to the changelog (or, in memory, to the History)."""
@@ -407,7 +401,7 @@ class Scorer:
         self.consumer.commit(offsets)
         self.ledger.did_commit(offsets)
         for tp in self.consumer.assignment():
-            self.consumer.seek(tp, self.start_offset(tp))
+            self.consumer.seek(tp, self.consumer.start_offset(tp))
             if tp.topic == self.topics.transactions:
                 self.to_restore.add(tp)  # its cards are rebuilt before the next batch
 

@@ -116,8 +116,7 @@ class Source:
             log.info("a rebalance ran inside poll(): %d records dropped, read again from the committed offsets",
                      dropped)
         for tp in self.assignment():
-            committed = self.committed(tp)
-            self.seek(tp, self.beginning(tp) if committed is None else committed)
+            self.seek(tp, self.start_offset(tp))
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         metadata = self.consumer.list_topics(topic, timeout=TIMEOUT).topics[topic]
@@ -132,6 +131,12 @@ class Source:
         if found.error is not None:
             raise KafkaException(found.error)
         return None if found.offset < 0 else found.offset
+
+    def start_offset(self, tp: TopicPartition) -> int:
+        """Where a partition is read from after an assignment: the group's committed offset, or
+        the beginning (auto.offset.reset=earliest)."""
+        committed = self.committed(tp)
+        return self.beginning(tp) if committed is None else committed
 
     def beginning(self, tp: TopicPartition) -> int:
         return self.consumer.get_watermark_offsets(RdPartition(tp.topic, tp.partition), timeout=TIMEOUT)[0]
