@@ -11,7 +11,7 @@ from ansible_collections.fraudstream.platform.plugins.module_utils.topic import 
 try:
     from kafka import TopicPartition
     from kafka.admin import ConfigResource
-    from kafka.errors import for_code
+    from kafka.errors import ClusterAuthorizationFailedError, TopicAuthorizationFailedError, for_code
     from kafka.protocol.metadata import MetadataRequest
 except ImportError:
     pass  # reported by KafkaModuleClient
@@ -27,15 +27,18 @@ def describe_topics(client, names, with_offsets=False):
         return {}
     metadata = [t for t in client.admin.describe_topics(list(names)) if t["error_code"] != UNKNOWN_TOPIC_OR_PARTITION]
     for topic in metadata:
-        if topic["error_code"]:
-            raise RuntimeError("describe topic '%s' failed with error code %d" % (topic["name"], topic["error_code"]))
+        if topic["error_code"]:  # TopicAuthorizationFailed above all: the library's error, for the caller to explain
+            raise for_code(topic["error_code"])("describing topic '%s'" % topic["name"])
     if not metadata:
         return {}
     configs = client.admin.describe_configs(
-        [ConfigResource("TOPIC", t["name"]) for t in metadata], config_filter="all")["topic"]
+        [ConfigResource("TOPIC", t["name"]) for t in metadata], config_filter="all").get("topic", {})
     topics = {}
     for topic in metadata:
-        entries = configs.get(topic["name"], {})
+        entries = configs.get(topic["name"])
+        if not entries:  # kafka-python drops a refused resource; an existing topic always has configs
+            raise TopicAuthorizationFailedError(
+                "the broker returned no config for topic '%s' (DescribeConfigs not allowed?)" % topic["name"])
         partitions = sorted(topic["partitions"], key=lambda p: p["partition_index"])
         topics[topic["name"]] = {
             "name": topic["name"],
@@ -64,8 +67,11 @@ def describe_topics(client, names, with_offsets=False):
 
 def topic_config_keys(client, name):
     """Every config key the broker knows for an existing topic."""
-    entries = client.admin.describe_configs([ConfigResource("TOPIC", name)], config_filter="all")["topic"]
-    return set(entries.get(name, {}))
+    entries = client.admin.describe_configs([ConfigResource("TOPIC", name)], config_filter="all").get("topic", {})
+    if not entries.get(name):  # kafka-python drops a refused resource
+        raise TopicAuthorizationFailedError(
+            "the broker returned no config for topic '%s' (DescribeConfigs not allowed?)" % name)
+    return set(entries[name])
 
 
 def live_brokers(client):
@@ -84,8 +90,11 @@ def broker_defaults(client):
         raise RuntimeError("the cluster reports no live broker to read num.partitions from")
     broker = str(brokers[0][0])
     described = client.admin.describe_configs(
-        [ConfigResource("BROKER", broker, list(BROKER_DEFAULT_KEYS))], config_filter="all")["broker"]
+        [ConfigResource("BROKER", broker, list(BROKER_DEFAULT_KEYS))], config_filter="all").get("broker", {})
     entries = described.get(broker) or next(iter(described.values()), {})
+    if not entries:  # kafka-python drops a refused resource
+        raise ClusterAuthorizationFailedError(
+            "the broker returned no config for broker %s (DescribeConfigs on the cluster not allowed?)" % broker)
     missing = [key for key in BROKER_DEFAULT_KEYS if (entries.get(key) or {}).get("value") is None]
     if missing:
         raise RuntimeError("broker %s does not report %s" % (broker, ", ".join(missing)))

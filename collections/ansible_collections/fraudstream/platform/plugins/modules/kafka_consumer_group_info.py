@@ -27,6 +27,9 @@ options:
 extends_documentation_fragment:
   - fraudstream.platform.kafka
   - fraudstream.platform.attributes.info_module
+notes:
+  - With an authorizer, the principal needs C(Describe) on the group and on its topics. A refusal
+    fails the module naming the missing ACL.
 """
 
 EXAMPLES = r"""
@@ -140,8 +143,12 @@ from ansible_collections.fraudstream.platform.plugins.module_utils.lag import la
 
 try:
     from kafka import TopicPartition
+    from kafka.errors import for_code
 except ImportError:
     pass  # reported by KafkaModuleClient
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+ACLS = {"group": ["Describe"], "topic": ["Describe"]}
 
 
 def member_summary(member):
@@ -163,6 +170,9 @@ def group_lag(client, group, topics):
     partitions = []
     if wanted:
         metadata = client.admin.describe_topics(sorted(wanted))
+        refused = [t for t in metadata if t["error_code"] not in (0, UNKNOWN_TOPIC_OR_PARTITION)]
+        if refused:  # TopicAuthorizationFailed above all: the library's error, for the caller to explain
+            raise for_code(refused[0]["error_code"])("describing topic '%s'" % refused[0]["name"])
         missing = sorted(t["name"] for t in metadata if t["error_code"])
         if missing:
             raise ValueError("topic(s) %s do not exist" % ", ".join(missing))
@@ -186,7 +196,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not module.params["group"].strip():
         module.fail_json(msg="group must be a non-empty consumer group id")
-    client = KafkaModuleClient(module)
+    client = KafkaModuleClient(module, acls=ACLS, names={"group": module.params["group"]})
     try:
         result = group_lag(client, module.params["group"], module.params["topics"])
     except ValueError as exc:

@@ -78,6 +78,10 @@ attributes:
 notes:
   - Deleting a topic deletes its data.
   - Kafka cannot lower a partition count; the module refuses it before changing anything.
+  - With an authorizer, the principal needs C(Describe), C(DescribeConfigs), C(Create), C(Alter),
+    C(AlterConfigs) and C(Delete) on the topic, and C(DescribeConfigs) on the cluster to create a
+    topic without O(partitions) or O(replication_factor). A refusal fails the module naming the
+    missing ACL.
 """
 
 EXAMPLES = r"""
@@ -162,6 +166,8 @@ still_seen:
   sample: {"broker 2 (kafka-2:9092)": "lists it with 6 partition(s)"}
 """
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import (
@@ -191,6 +197,10 @@ try:
     from kafka.admin import AlterConfigOp, ConfigResource, NewPartitions
 except ImportError:
     pass  # reported by KafkaModuleClient
+
+# What the module does with a topic (and, for the broker defaults, the cluster): the ACLs it needs.
+ACLS = {"topic": ["Describe", "DescribeConfigs", "Create", "Alter", "AlterConfigs", "Delete"],
+        "cluster": ["DescribeConfigs"]}
 
 
 def describe(client, name):
@@ -229,7 +239,10 @@ def ensure_created(module, client):
                         "configs": config}}
     # The broker validates names, counts and config keys first; nothing is created on error.
     checked = client.admin.create_topics(spec, validate_only=True, raise_errors=False)["topics"][0]
-    if checked["error_code"]:
+    error = kafka_errors.for_code(checked["error_code"]) if checked["error_code"] else None
+    if error is not None and issubclass(error, kafka_errors.AuthorizationError):
+        raise error(checked["error_message"] or "creating topic '%s'" % p["name"])
+    if error is not None:
         client.close()
         module.fail_json(msg="topic '%s' cannot be created: the broker says %s: %s" % (
             p["name"], type(kafka_errors.for_code(checked["error_code"])()).__name__, checked["error_message"]))
@@ -276,8 +289,14 @@ def ensure_updated(module, client, current):
         result = client.admin.alter_configs([ConfigResource("TOPIC", p["name"], ops)], incremental=True)
         outcome = result.get("topic", {}).get(p["name"])
         if outcome != "OK":
-            client.fail("altering the config of topic '%s'" % p["name"], RuntimeError(outcome))
+            client.fail("altering the config of topic '%s'" % p["name"], outcome_error(outcome))
     return actions, None
+
+
+def outcome_error(outcome):
+    """The library error of an alter_configs outcome ("[Error 29] TopicAuthorizationFailedError: ...")."""
+    code = re.match(r"\[Error (\d+)\]", str(outcome))
+    return kafka_errors.for_code(int(code.group(1)))(str(outcome)) if code else RuntimeError(str(outcome))
 
 
 def main():
@@ -291,14 +310,13 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
         timeout=dict(type="int", default=60),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           required_by={"sasl_plain_password": "sasl_plain_username"})
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
     errors = validate_desired(topic_name_error(p["name"]), p["partitions"], p["replication_factor"], p["timeout"])
     if errors:
         module.fail_json(msg="topic '%s': %s" % (p["name"], "; ".join(errors)))
 
-    client = KafkaModuleClient(module)
+    client = KafkaModuleClient(module, acls=ACLS, names={"topic": p["name"]})
     try:
         current = describe(client, p["name"])
         if p["state"] == "absent":

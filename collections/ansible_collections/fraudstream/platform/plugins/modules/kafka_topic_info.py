@@ -30,6 +30,10 @@ options:
 extends_documentation_fragment:
   - fraudstream.platform.kafka
   - fraudstream.platform.attributes.info_module
+notes:
+  - With an authorizer, the principal needs C(Describe) and C(DescribeConfigs) on the topics. With
+    O(pattern), topics it may not describe are not listed; a topic named in O(name) that it may not
+    describe fails the module naming the missing ACL.
 """
 
 EXAMPLES = r"""
@@ -82,6 +86,8 @@ from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import 
 )
 from ansible_collections.fraudstream.platform.plugins.module_utils.kafka_topics import describe_topics
 
+ACLS = {"topic": ["Describe", "DescribeConfigs"]}
+
 
 def main():
     argument_spec = kafka_argument_spec()
@@ -99,11 +105,11 @@ def main():
     except re.error as exc:
         module.fail_json(msg="pattern '%s' is not a valid regular expression: %s" % (p["pattern"], exc))
 
-    client = KafkaModuleClient(module)
+    client = KafkaModuleClient(module, acls=ACLS)
     try:
         names = p["name"] or [n for n in client.admin.list_topics() if pattern is None or pattern.search(n)]
         topics = describe_topics(client, names, with_offsets=p["offsets"])
-    except KafkaError as exc:
+    except (KafkaError, RuntimeError) as exc:
         client.fail("describing topics", exc)
     finally:
         client.close()

@@ -142,10 +142,13 @@ from ansible_collections.fraudstream.platform.plugins.module_utils.alert_state i
 )
 from ansible_collections.fraudstream.platform.plugins.module_utils.prometheus import (
     PROMETHEUS_MUTUALLY_EXCLUSIVE,
+    PROMETHEUS_REQUIRED_BY,
+    PROMETHEUS_REQUIRED_TOGETHER,
     Alertmanager,
     ApiError,
     Prometheus,
     prometheus_argument_spec,
+    prometheus_problems,
 )
 
 
@@ -197,11 +200,15 @@ def main():
         alertmanager_url=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE)
+                           mutually_exclusive=PROMETHEUS_MUTUALLY_EXCLUSIVE,
+                           required_together=PROMETHEUS_REQUIRED_TOGETHER, required_by=PROMETHEUS_REQUIRED_BY)
     p = module.params
+    errors = prometheus_problems(p)
     if p["timeout"] < 0 or p["interval"] < 1:
-        module.fail_json(msg="timeout must be >= 0 and interval >= 1 (seconds); got timeout=%s, interval=%s"
-                         % (p["timeout"], p["interval"]))
+        errors.append("timeout must be >= 0 and interval >= 1 (seconds); got timeout=%s, interval=%s"
+                      % (p["timeout"], p["interval"]))
+    if errors:
+        module.fail_json(msg="; ".join(errors))
     try:
         prometheus = Prometheus(p["url"], p)
         alertmanager = Alertmanager(p["alertmanager_url"], p) if p["alertmanager_url"] else None

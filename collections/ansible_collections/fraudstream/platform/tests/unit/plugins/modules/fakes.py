@@ -8,6 +8,7 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import uuid
 from unittest import mock
 
@@ -43,6 +44,11 @@ class FakeCluster:
     metadata requests addressed to it (a broker whose metadata cache lags the controller).
     unreachable: broker ids whose per-broker requests fail; fenced: broker ids the controller fenced.
     create_answers_counts: whether a validate-only CreateTopics answers the counts (v5+).
+    Security: refused_topics are topics the client's principal may not touch (error 29 where Kafka
+    answers it, and no configs where kafka-python drops the refusal); fail_on {admin method: error}
+    raises there; connect_error is raised by the clients' constructors after connect_logs
+    [(logger, level, msg, args)] are logged, as kafka-python logs a failing bootstrap.
+    client_configs: the settings each client was created with.
     """
 
     def __init__(self, brokers=(1,), num_partitions=3, default_replication_factor=1,
@@ -58,12 +64,30 @@ class FakeCluster:
         self.fenced = set()
         self.lingering = {}  # (broker, name) -> (polls left, FakeTopic)
         self.calls = []
+        self.refused_topics = set()
+        self.fail_on = {}
+        self.connect_error = None
+        self.connect_logs = []
+        self.client_configs = []
+
+    def connect(self, config):
+        self.client_configs.append(config)
+        for logger, level, msg, args in self.connect_logs:
+            logging.getLogger(logger).log(level, msg, *args)
+        if self.connect_error is not None:
+            raise self.connect_error
+
+    def maybe_fail(self, method):
+        if method in self.fail_on:
+            raise self.fail_on[method]
 
     def add_topic(self, name, partitions=3, replication_factor=1, overrides=None, internal=False):
         self.topics[name] = FakeTopic(name, partitions, replication_factor, overrides, internal)
         return self.topics[name]
 
     def metadata(self, topic, error_code=0):
+        if topic.name in self.refused_topics:
+            return dict(self.unknown(topic.name), error_code=29)
         return {
             "error_code": error_code, "name": topic.name, "topic_id": topic.topic_id, "is_internal": topic.internal,
             "partitions": [{"error_code": 0, "partition_index": i, "leader_id": self.brokers[0],
@@ -137,9 +161,11 @@ class FakeAdmin:
         return list(self.cluster.topics)
 
     def describe_topics(self, topics=None):
+        self.cluster.maybe_fail("describe_topics")
         names = list(self.cluster.topics) if topics is None else topics
-        return [self.cluster.metadata(self.cluster.topics[n]) if n in self.cluster.topics else self.cluster.unknown(n)
-                for n in names]
+        return [self.cluster.metadata(self.cluster.topics[n]) if n in self.cluster.topics
+                else dict(self.cluster.unknown(n), error_code=29) if n in self.cluster.refused_topics
+                else self.cluster.unknown(n) for n in names]
 
     def describe_cluster(self):
         return {"cluster_id": "fake", "controller_id": self.cluster.brokers[0],
@@ -148,8 +174,12 @@ class FakeAdmin:
                             for b in self.cluster.brokers]}
 
     def describe_configs(self, config_resources, include_synonyms=False, config_filter="modified"):
+        self.cluster.maybe_fail("describe_configs")
         result = {}
         for resource in config_resources:
+            if resource.name in self.cluster.refused_topics:  # kafka-python drops the refused resource
+                result.setdefault(resource.resource_type.name.lower(), {})[resource.name] = {}
+                continue
             kind = resource.resource_type.name.lower()
             if kind == "broker":
                 entries = {"num.partitions": self.cluster.num_partitions,
@@ -171,6 +201,7 @@ class FakeAdmin:
     def create_topics(self, new_topics, timeout_ms=None, validate_only=False, raise_errors=True,
                       wait_for_metadata=False):
         self.cluster.calls.append(("create_topics", validate_only))
+        self.cluster.maybe_fail("create_topics")
         answers = []
         for name, spec in new_topics.items():
             unknown = sorted(set(spec.get("configs", {})) - set(TOPIC_DEFAULTS))
@@ -180,7 +211,9 @@ class FakeAdmin:
             answer = {"name": name, "topic_id": NO_TOPIC_ID, "error_code": 0, "error_message": None,
                       "num_partitions": partitions if self.cluster.create_answers_counts else -1,
                       "replication_factor": rf if self.cluster.create_answers_counts else -1}
-            if name in self.cluster.topics:
+            if name in self.cluster.refused_topics:
+                answer.update(error_code=29, error_message="Authorization failed.")
+            elif name in self.cluster.topics:
                 answer.update(error_code=36, error_message="Topic '%s' already exists." % name)
             elif unknown:
                 answer.update(error_code=40, error_message="Unknown topic config name: %s" % unknown[0])
@@ -229,6 +262,7 @@ class FakeAdmin:
         return result
 
     def describe_groups(self, group_ids, group_coordinator_id=None, include_authorized_operations=False):
+        self.cluster.maybe_fail("describe_groups")
         result = {}
         for group in group_ids:
             known = self.cluster.groups.get(group)
@@ -238,6 +272,7 @@ class FakeAdmin:
 
     def list_group_offsets(self, group_specs):
         from kafka import OffsetAndMetadata, TopicPartition
+        self.cluster.maybe_fail("list_group_offsets")
         known = self.cluster.groups.get(group_specs, {"committed": {}})
         return {group_specs: {TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
                               for (t, p), o in known["committed"].items()}}
@@ -260,11 +295,16 @@ class FakeConsumer:
 class FakeApi:
     """Prometheus /api/v1/rules and Alertmanager /api/v2/alerts, answering open_url."""
 
-    def __init__(self, rules=(), am_alerts=()):
+    def __init__(self, rules=(), am_alerts=(), error=None):
         self.rules = list(rules)
         self.am_alerts = list(am_alerts)
+        self.error = error  # raised by every request, as open_url raises it
+        self.requests = []
 
     def open_url(self, url, **kwargs):
+        self.requests.append((url, kwargs))
+        if self.error is not None:
+            raise self.error
         if "/api/v1/rules" in url:
             body = {"status": "success", "data": {"groups": [{"name": "g", "rules": self.rules}]}}
         elif "/api/v2/alerts" in url:
@@ -288,8 +328,10 @@ def run_module(name, args, check_mode=False, diff=False, cluster=None, api=None)
         # pylint: disable-next=protected-access
         stack.enter_context(mock.patch.dict(ansible_warnings._global_deprecations, clear=True))
         if cluster is not None:
-            stack.enter_context(mock.patch(KAFKA_UTILS + ".KafkaAdminClient", lambda **kw: FakeAdmin(cluster)))
-            stack.enter_context(mock.patch(KAFKA_UTILS + ".KafkaConsumer", lambda **kw: FakeConsumer(cluster)))
+            stack.enter_context(mock.patch(KAFKA_UTILS + ".KafkaAdminClient",
+                                           lambda **kw: cluster.connect(kw) or FakeAdmin(cluster)))
+            stack.enter_context(mock.patch(KAFKA_UTILS + ".KafkaConsumer",
+                                           lambda **kw: cluster.connect(kw) or FakeConsumer(cluster)))
         if api is not None:
             stack.enter_context(mock.patch(PROMETHEUS_UTILS + ".open_url", api.open_url))
         stack.enter_context(contextlib.redirect_stdout(out))
