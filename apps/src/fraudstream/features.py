@@ -248,10 +248,19 @@ def assemble(cents: int, t: int, customer: tuple, extra: tuple, terminal: tuple,
     return [cents / 100, weekend, night, *customer, *terminal, *extra, known]
 
 
-def featurize(state: FeatureState, transactions: np.ndarray, with_labels: bool = False) -> np.ndarray:
-    """Features of a structured array of transactions (simulator.TX_DTYPE), in order."""
-    labels = transactions["fraud"].tolist() if with_labels else [0] * transactions.size
-    rows = list(map(state.update, transactions["tx_id"].tolist(), transactions["tx_time"].tolist(),
-                    transactions["customer_id"].tolist(), transactions["terminal_id"].tolist(),
-                    transactions["amount"].tolist(), labels))
-    return np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES))
+def featurize(state: FeatureState, transactions: np.ndarray, with_labels: bool = False,
+              chunk: int = 100_000, progress=None) -> np.ndarray:
+    """Features of a structured array of transactions (simulator.TX_DTYPE), in order.
+
+    Computed `chunk` rows at a time into one float64 array, so the Python rows of a long history
+    never all exist at once; progress(done, total), if given, is called after every chunk."""
+    X = np.empty((transactions.size, len(FEATURES)), dtype=np.float64)
+    for start in range(0, transactions.size, chunk):
+        part = transactions[start:start + chunk]
+        labels = part["fraud"].tolist() if with_labels else [0] * part.size
+        X[start:start + part.size] = list(map(state.update, part["tx_id"].tolist(), part["tx_time"].tolist(),
+                                              part["customer_id"].tolist(), part["terminal_id"].tolist(),
+                                              part["amount"].tolist(), labels))
+        if progress is not None:
+            progress(start + part.size, transactions.size)
+    return X

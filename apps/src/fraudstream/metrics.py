@@ -39,3 +39,22 @@ def quality(days, customers, y, scores, k: int = 100) -> dict[str, float]:
         "average_precision": float(average_precision_score(y, scores)),
         f"card_precision_at_{k}": card_precision_at_k(days, customers, y, scores, k),
     }
+
+
+def quality_by_scenario(y, scores, scenarios, threshold: float | None = None) -> dict[str, dict]:
+    """Per fraud scenario: its frauds against every genuine transaction (the other scenarios' frauds
+    left out): how many, AUC ROC, AP, and the share at or above `threshold` if one is given.
+    Scenario 0 on a fraud means 'no known scenario'."""
+    out = {}
+    genuine = y == 0
+    for s in np.unique(scenarios[y == 1]):
+        frauds = (y == 1) & (scenarios == s)
+        figures = {"frauds": int(frauds.sum())}
+        if genuine.any():
+            mask = genuine | frauds
+            figures["auc_roc"] = float(roc_auc_score(y[mask], scores[mask]))
+            figures["average_precision"] = float(average_precision_score(y[mask], scores[mask]))
+        if threshold is not None:
+            figures["recall_at_threshold"] = float((scores[frauds] >= threshold).mean())
+        out[str(int(s))] = figures
+    return out
