@@ -249,7 +249,8 @@ EE_COLLECTIONS = {c["name"]: c["version"] for c in EE["dependencies"]["galaxy"][
 def test_builder_creates_a_build_context(tmp_path):
     run(["ansible-builder", "create", "-f", "awx/execution-environment.yml", "-c", str(tmp_path / "context")])
     context = tmp_path / "context"
-    containerfile = (context / "Containerfile").read_text()
+    # A Containerfile where podman is on PATH, else (docker) a Dockerfile: the same content.
+    containerfile = next(f for f in (context / "Containerfile", context / "Dockerfile") if f.exists()).read_text()
     assert f'ANSIBLE_INSTALL_REFS="{EE["dependencies"]["ansible_core"]["package_pip"]} ' in containerfile
     for binary in ("kubectl", "helm", "eksctl"):
         assert f"install -m 0755 {binary}" in containerfile or f"/helm /usr/local/bin/{binary}" in containerfile

@@ -26,6 +26,10 @@ from ansible_collections.fraudstream.platform.tests.unit.plugins.modules.fakes i
     FakeCluster,
     run_module,
 )
+from ansible_collections.fraudstream.platform.tests.unit.plugins.modules.test_aws_modules import (
+    aws_leftovers_runs,
+    eks_cluster_info_runs,
+)
 
 # Return values every module may carry without documenting them (Ansible's common return values).
 COMMON = {"changed", "failed", "msg", "invocation", "warnings", "deprecations", "exception", "skipped"}
@@ -172,7 +176,8 @@ def prometheus_alert_runs():
 
 
 RUNS = {"kafka_topic": kafka_topic_runs, "kafka_topic_info": kafka_topic_info_runs,
-        "kafka_consumer_group_info": kafka_consumer_group_info_runs, "prometheus_alert": prometheus_alert_runs}
+        "kafka_consumer_group_info": kafka_consumer_group_info_runs, "prometheus_alert": prometheus_alert_runs,
+        "eks_cluster_info": eks_cluster_info_runs, "aws_leftovers": aws_leftovers_runs}
 
 
 def test_every_module_is_run():
