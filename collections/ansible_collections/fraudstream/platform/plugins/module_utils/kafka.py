@@ -126,11 +126,11 @@ def connection_problems(params, isfile=os.path.isfile, readable=lambda path: os.
             errors.append("ssl_keyfile is set without ssl_certfile: set ssl_certfile to the client certificate "
                           "of that key, or remove ssl_keyfile")
     else:
-        given = [key for key, _ in TLS_FILES if params.get(key)]
+        given = [key for key, dummy in TLS_FILES if params.get(key)]
         if given:
+            verb = "is" if len(given) == 1 else "are"
             errors.append("%s %s set, but security_protocol %s does not use TLS: set security_protocol to SSL "
-                          "(or SASL_SSL), or remove %s" % (", ".join(given), "is" if len(given) == 1 else "are",
-                                                            protocol, ", ".join(given)))
+                          "(or SASL_SSL), or remove %s" % (", ".join(given), verb, protocol, ", ".join(given)))
     return errors, warnings
 
 
@@ -150,7 +150,7 @@ def client_config(params):
                       sasl_plain_password=params.get("sasl_password"))
     if protocol in TLS_PROTOCOLS:
         config["ssl_check_hostname"] = params.get("ssl_check_hostname", True) is not False
-        for key, _ in TLS_FILES:
+        for key in (name for name, description in TLS_FILES):
             if params.get(key):
                 config[key] = params[key]
     if params.get("api_version"):
@@ -237,9 +237,9 @@ def connection_failure(config, cause=None, versions=False, authenticated=False):
             return "the certificate of the broker at %s has expired%s: renew it" % (servers, detail)
         trusted = ("the CA bundle ssl_cafile %s" % config["ssl_cafile"] if config.get("ssl_cafile")
                    else "the system's trust store (ssl_cafile is not set)")
+        cafile_env = env_name("ssl_cafile")
         return ("TLS: the certificate of the broker at %s is not signed by a CA in %s%s: set ssl_cafile (%s) to "
-                "the PEM CA bundle that signed the brokers' certificates" % (servers, trusted, detail,
-                                                                            env_name("ssl_cafile")))
+                "the PEM CA bundle that signed the brokers' certificates" % (servers, trusted, detail, cafile_env))
     if "Handshake failed" in text or "SSL" in text:
         return ("the TLS handshake with %s failed%s: does that listener speak TLS? security_protocol %s needs an "
                 "SSL or SASL_SSL listener (connected with %s to a PLAINTEXT or SASL_PLAINTEXT listener?); or the "

@@ -73,7 +73,7 @@ def test_working_settings_pass(kw):
       "set security_protocol to SSL (or SASL_SSL), or remove ssl_cafile"]),
 ])
 def test_settings_that_cannot_work_are_errors_naming_the_option_and_the_fix(kw, fragments):
-    errors, _ = problems(**kw)
+    errors, dummy = problems(**kw)
     text = "; ".join(errors)
     for fragment in fragments:
         assert fragment in text

@@ -233,7 +233,7 @@ def test_basic_auth_and_tls_reach_open_url(tmp_path):
         "name": "Up", "state": "inactive", "url": "https://prom:9090", "url_username": "ansible",
         "url_password": SECRET, "ca_file": str(ca_file), "client_cert": str(cert), "client_key": str(key)}, api=api)
     assert code == 0, result
-    _, kwargs = api.requests[0]
+    dummy, kwargs = api.requests[0]
     assert {k: kwargs[k] for k in ("url_username", "url_password", "force_basic_auth", "validate_certs", "ca_path",
                                    "client_cert", "client_key")} == {
         "url_username": "ansible", "url_password": SECRET, "force_basic_auth": True, "validate_certs": True,
