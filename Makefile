@@ -32,6 +32,9 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ansible-lint
 	$(BIN)/hadolint apps/Dockerfile
+	@# pytest's default import mode refuses two test modules with one basename (outside packages).
+	@dups=$$(find tests apps/tests -name 'test_*.py' ! -path 'tests/aws/*' -printf '%f\n' | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "test module basenames used twice: $$dups (rename one)"; exit 1; fi
 
 # Lint first, then every test: promtool rules, the local platform end to end.
 # pytest's exit code 5 (nothing collected) is reported, not failed on, as CI requires.
