@@ -10,9 +10,10 @@
 # stdout; progress and timings go to stderr and to <cache>/eksctl-<version>/build.log.
 set -euo pipefail
 
-PATH="$PATH:/usr/local/go/bin"  # where Go is installed on these machines, if not on PATH
-command -v go >/dev/null || { echo "build.sh: no go on PATH; Go >= 1.26 builds eksctl" >&2; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../../tools/go_wrapper_build.sh
+. "$HERE/../../../tools/go_wrapper_build.sh"  # the stamp, lock, log and install skeleton
+go_build_need_go eksctl
 cd "$HERE"
 
 # The version comes from go.mod, so the stamped version cannot drift from what is built.
@@ -35,36 +36,9 @@ is_built() {
     [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$stamp" ] && [ -x "$BIN/eksctl" ]
 }
 
-if is_built; then
-    echo "$BIN"
-    exit 0
-fi
-
-mkdir -p "$OUT"
-exec 9>"$OUT/.lock"
-if ! flock -n 9; then
-    echo "build.sh: another build holds $OUT/.lock; waiting" >&2
-    flock 9
-fi
-if is_built; then # the other build finished it
-    echo "$BIN"
-    exit 0
-fi
-
-export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build
-export GOFLAGS="-buildvcs=false -mod=readonly" GOTOOLCHAIN=local CGO_ENABLED=0
-log=$OUT/build.log
-: >"$log"
-say() { echo "build.sh: $*" | tee -a "$log" >&2; }
-
-t0=$(date +%s)
+go_build_begin
 say "building eksctl $EKSCTL into $BIN"
-rm -rf "$BIN.new" "$OUT/stamp"
-mkdir -p "$BIN.new"
-
-s=$(date +%s)
-go mod download -x >>"$log" 2>&1 || { tail -n 20 "$log" >&2; say "go mod download failed, see $log"; exit 1; }
-say "modules downloaded in $(($(date +%s) - s)) s"
+go_build_download
 
 # The release's commit and date, as the module proxy recorded them for the tag.
 info=$(go mod download -json "github.com/weaveworks/eksctl@$EKSCTL" | sed -n 's/^[[:space:]]*"Info": "\(.*\)",*$/\1/p')
@@ -82,8 +56,6 @@ fi
 say "compiled in $(($(date +%s) - s)) s"
 
 "$BIN.new/eksctl" version >>"$log" 2>&1 || { say "the built eksctl does not run, see $log"; exit 1; }
-rm -rf "$BIN"
-mv "$BIN.new" "$BIN"
-echo "$stamp" >"$OUT/stamp"
+go_build_install
 say "done in $(($(date +%s) - t0)) s; eksctl $("$BIN/eksctl" version), $(du -sh "$BIN" | cut -f1) binary, module cache $(du -sh "$GOMODCACHE" | cut -f1), build cache $(du -sh "$GOCACHE" | cut -f1)"
 echo "$BIN"

@@ -9,9 +9,10 @@
 # timings go to stderr and to <cache>/k8s-<version>/build.log.
 set -euo pipefail
 
-PATH="$PATH:/usr/local/go/bin"  # where Go is installed on these machines, if not on PATH
-command -v go >/dev/null || { echo "build.sh: no go on PATH; Go >= 1.26 builds the control plane" >&2; exit 1; }
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../../../tools/go_wrapper_build.sh
+. "$HERE/../../../tools/go_wrapper_build.sh"  # the stamp, lock, log and install skeleton
+go_build_need_go "the control plane"
 cd "$HERE"
 
 # Versions come from go.mod, so the stamped versions cannot drift from what is built.
@@ -54,36 +55,9 @@ is_built() {
     for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done
 }
 
-if is_built; then
-    echo "$BIN"
-    exit 0
-fi
-
-mkdir -p "$OUT"
-exec 9>"$OUT/.lock"
-if ! flock -n 9; then
-    echo "build.sh: another build holds $OUT/.lock; waiting" >&2
-    flock 9
-fi
-if is_built; then # the other build finished it
-    echo "$BIN"
-    exit 0
-fi
-
-export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build
-export GOFLAGS="-buildvcs=false -mod=readonly" GOTOOLCHAIN=local CGO_ENABLED=0
-log=$OUT/build.log
-: >"$log"
-say() { echo "build.sh: $*" | tee -a "$log" >&2; }
-
-t0=$(date +%s)
+go_build_begin
 say "building kubernetes $K8S, etcd $ETCD, kwok $KWOK, kube-state-metrics $KSM, helm $HELM into $BIN"
-rm -rf "$BIN.new" "$OUT/stamp"
-mkdir -p "$BIN.new"
-
-s=$(date +%s)
-go mod download -x >>"$log" 2>&1 || { say "go mod download failed, see $log"; exit 1; }
-say "modules downloaded in $(($(date +%s) - s)) s"
+go_build_download
 
 # One go build for every command: shared packages compile once and both cores stay busy.
 s=$(date +%s)
@@ -116,8 +90,6 @@ mv "$OUT/kwok-stages.yaml.new" "$OUT/kwok-stages.yaml"
 for b in "${BINARIES[@]}"; do
     [ -x "$BIN.new/$b" ] || { say "missing $b after the build"; exit 1; }
 done
-rm -rf "$BIN"
-mv "$BIN.new" "$BIN"
-echo "$stamp" >"$OUT/stamp"
+go_build_install
 say "done in $(($(date +%s) - t0)) s; $(du -sh "$BIN" | cut -f1) of binaries, module cache $(du -sh "$GOMODCACHE" | cut -f1), build cache $(du -sh "$GOCACHE" | cut -f1)"
 echo "$BIN"
