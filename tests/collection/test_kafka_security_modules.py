@@ -194,17 +194,18 @@ def broker(tmp_path_factory):
 
 
 # -- the modules, as Ansible runs them ----------------------------------------------------------------------
-def ansible(module, args):
-    """Run one module ad hoc; its result as the json callback reports it, and the raw output."""
+def ansible(module, args, *flags):
+    """Run one module ad hoc (flags: --check, --diff); its result as the json callback reports it, and the raw output."""
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
            "ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_NOCOLOR": "1",
            "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
         ["ansible", "localhost", "-i", "localhost,", "-c", "local", "-e",
          f"ansible_python_interpreter={ROOT / '.venv/bin/python'}", "-m", f"fraudstream.platform.{module}",
-         "-a", json.dumps(args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+         "-a", json.dumps(args), *flags], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     output = proc.stdout + proc.stderr
-    result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    report = proc.stdout[proc.stdout.index("\n{") + 1:] if not proc.stdout.startswith("{") else proc.stdout  # -vvv
+    result = json.loads(report)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     return result, output
 
 
@@ -261,3 +262,45 @@ def test_secured_broker(broker):
         assert_clean_failure(result, output, *fragments)
     result, _ = described.result()
     assert result["names"] == [topic] and result["topics"][topic]["partitions"] == 2, result
+
+
+def test_kafka_user_sets_credentials_and_exactly_its_acls(broker):
+    """kafka_user creates a SCRAM user with least-privilege ACLs, converges to changed=0, resets a
+    changed password (checked by logging in), and removes the user; the password never shows."""
+    user, first, second = f"u{uuid.uuid4().hex[:6]}", "f1rst-" + uuid.uuid4().hex[:10], "s3cond-" + uuid.uuid4().hex[:10]
+    topic, other = f"acl-{uuid.uuid4().hex[:6]}", f"acl-other-{uuid.uuid4().hex[:6]}"
+    for name in (topic, other):
+        result, _ = ansible("kafka_topic", dict(sasl_ssl(broker), name=name, partitions=1, replication_factor=1))
+        assert result.get("failed") is not True, result
+    acls = [{"resource_type": "topic", "resource_name": topic, "operations": ["Write", "Describe", "DescribeConfigs"]},
+            {"resource_type": "group", "resource_name": "g-" + user, "operations": ["Read"]}]
+    wanted = dict(sasl_ssl(broker), name=user, password=first, acls=acls)
+
+    planned, _ = ansible("kafka_user", wanted, "--check", "--diff")
+    assert planned["changed"] is True and "set the SCRAM-SHA-512 credential" in planned["actions"], planned
+    assert "ALLOW Write on topic %s (literal) from *" % topic in planned["diff"]["after"], planned
+    created, output = ansible("kafka_user", wanted, "-vvv")
+    assert created["changed"] is True and len(created["acls"]) == 4, created
+    again, _ = ansible("kafka_user", wanted)
+    assert again["changed"] is False, again
+
+    # The ACLs hold: the user describes its topic, not the other one.
+    as_user = sasl_ssl(broker, user, first)
+    allowed, _ = ansible("kafka_topic_info", dict(as_user, name=[topic]))
+    assert allowed.get("failed") is not True and allowed["names"] == [topic], allowed.get("msg")
+    refused, refused_output = ansible("kafka_topic_info", dict(as_user, name=[other]))
+    assert refused.get("failed") is True and f"User:{user} is not authorized on the topic" in refused["msg"], refused
+
+    # A new password is noticed by logging in, and set; the old one stops working.
+    reset, reset_output = ansible("kafka_user", {**wanted, "password": second})
+    assert reset["changed"] is True and any("reset the SCRAM-SHA-512 password" in a for a in reset["actions"]), reset
+    old, _ = ansible("kafka_topic_info", dict(as_user, name=[topic]))
+    assert old.get("failed") is True and "authentication failed" in old["msg"], old
+
+    # Fewer ACLs: the extra one goes; absent removes the rest and the credential.
+    trimmed, _ = ansible("kafka_user", {**wanted, "password": second, "acls": acls[:1]})
+    assert trimmed["changed"] is True and any(a.startswith("remove ALLOW Read on group") for a in trimmed["actions"])
+    gone, _ = ansible("kafka_user", dict(sasl_ssl(broker), name=user, state="absent"))
+    assert gone["changed"] is True and gone["acls"] == [], gone
+    for out in (output, refused_output, reset_output, json.dumps([planned, created, again, reset, trimmed, gone])):
+        assert first not in out and second not in out
