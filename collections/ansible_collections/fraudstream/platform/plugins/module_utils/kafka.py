@@ -14,6 +14,8 @@ import traceback
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from ansible_collections.fraudstream.platform.plugins.module_utils.tls_files import is_readable, tls_file_problems
+
 try:
     from kafka import KafkaConsumer
     from kafka import errors as kafka_errors
@@ -88,7 +90,7 @@ def _options(names):
     return " and ".join("%s (%s)" % (name, env_name(name)) for name in names)
 
 
-def connection_problems(params, isfile=os.path.isfile, readable=lambda path: os.access(path, os.R_OK)):
+def connection_problems(params, isfile=os.path.isfile, readable=is_readable):
     """(errors, warnings) of the connection options, found before connecting.
 
     A SASL or TLS option that the chosen security_protocol would ignore is an error, not a warning:
@@ -112,16 +114,7 @@ def connection_problems(params, isfile=os.path.isfile, readable=lambda path: os.
                           "authenticated: set security_protocol to SASL_SSL (or SASL_PLAINTEXT), or remove %s"
                           % (", ".join(given), "is" if len(given) == 1 else "are", protocol, ", ".join(given)))
     if protocol in TLS_PROTOCOLS:
-        for key, what in TLS_FILES:
-            path = params.get(key)
-            if not path:
-                continue
-            if not isfile(path):
-                errors.append("%s '%s' does not exist or is not a file: set %s (%s) to the path of %s "
-                              "on the host the module runs on" % (key, path, key, env_name(key), what))
-            elif not readable(path):
-                errors.append("%s '%s' is not readable by the user the module runs as: make it readable, "
-                              "or run the task as a user who can read it" % (key, path))
+        errors.extend(tls_file_problems(params, TLS_FILES, env_name, isfile, readable))
         if params.get("ssl_keyfile") and not params.get("ssl_certfile"):
             errors.append("ssl_keyfile is set without ssl_certfile: set ssl_certfile to the client certificate "
                           "of that key, or remove ssl_keyfile")

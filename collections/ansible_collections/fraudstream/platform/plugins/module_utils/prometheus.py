@@ -14,6 +14,8 @@ from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six.moves.urllib.parse import urlencode, urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.fraudstream.platform.plugins.module_utils.tls_files import is_readable, tls_file_problems
+
 ENV_PREFIX = "FRAUDSTREAM_PROMETHEUS_"
 # Option -> environment variable it falls back to (for AWX credential injection).
 ENV = {"url": "URL", "url_username": "USERNAME", "url_password": "PASSWORD", "bearer_token": "BEARER_TOKEN",
@@ -51,19 +53,9 @@ TLS_FILES = (("ca_path", "the PEM CA bundle that signed the server's certificate
              ("client_key", "the private key (PEM) of client_cert"))
 
 
-def prometheus_problems(params, isfile=os.path.isfile, readable=lambda path: os.access(path, os.R_OK)):
+def prometheus_problems(params, isfile=os.path.isfile, readable=is_readable):
     """Errors of the connection options found before any request: [messages]."""
-    errors = []
-    for key, what in TLS_FILES:
-        path = params.get(key)
-        if not path:
-            continue
-        if not isfile(path):
-            errors.append("%s '%s' does not exist or is not a file: set %s (%s) to the path of %s on the host "
-                          "the module runs on" % (key, path, key, env_name(key), what))
-        elif not readable(path):
-            errors.append("%s '%s' is not readable by the user the module runs as" % (key, path))
-    return errors
+    return tls_file_problems(params, TLS_FILES, env_name, isfile, readable)
 
 
 def without_credentials(url):
