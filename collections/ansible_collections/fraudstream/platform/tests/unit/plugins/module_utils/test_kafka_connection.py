@@ -9,12 +9,14 @@ import logging
 import pytest
 from kafka import errors as kafka_errors
 
-from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import (
+from ansible_collections.fraudstream.platform.plugins.module_utils.kafka_explain import (
     ConnectionLog,
-    client_config,
     connection_failure,
-    connection_problems,
     explain,
+)
+from ansible_collections.fraudstream.platform.plugins.module_utils.kafka_options import (
+    client_config,
+    connection_problems,
 )
 
 EXISTS = {"/etc/kafka/ca.pem", "/etc/kafka/client.pem", "/etc/kafka/client.key", "/etc/kafka/secret-ca.pem"}

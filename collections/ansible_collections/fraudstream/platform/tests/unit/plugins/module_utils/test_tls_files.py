@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import connection_problems
+from ansible_collections.fraudstream.platform.plugins.module_utils.kafka_options import connection_problems
 from ansible_collections.fraudstream.platform.plugins.module_utils.prometheus import prometheus_problems
 from ansible_collections.fraudstream.platform.plugins.module_utils.tls_files import tls_file_problems
 

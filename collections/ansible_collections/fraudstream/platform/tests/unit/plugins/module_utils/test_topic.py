@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.fraudstream.platform.plugins.module_utils.kafka import topic_name_error
+from ansible_collections.fraudstream.platform.plugins.module_utils.kafka_options import topic_name_error
 from ansible_collections.fraudstream.platform.plugins.module_utils.topic import (
     NO_TOPIC_ID,
     config_value,
