@@ -139,7 +139,8 @@ def cmd_evaluate(args) -> int:
         both_classes(tx["fraud"][train], f"the training week of the fold that tests {week}")
         both_classes(tx["fraud"][test], f"the test week {week} (cards already known as compromised left out)")
     for folds in sorted({1, args.folds}):
-        result = evaluate(history, first_test_day, folds)
+        curves = {}
+        result = evaluate(history, first_test_day, folds, curves=curves)
         if folds > 1:
             title = f"mean over {folds} weekly test folds from {first_test_day} (prequential)"
         elif data is None and first_test_day == BOOK_FIRST_TEST_DAY:
@@ -155,8 +156,12 @@ def cmd_evaluate(args) -> int:
         ours = next(v for k, v in result["mean"].items() if k.startswith("fraudstream"))
         print(f"CP@100 / oracle CP@100 = {ours['card_precision_at_100'] / oracle:.2f}")
         if args.json:
-            with open(args.json.replace(".json", f"-{folds}fold.json"), "w") as out:
+            from .report import write_png
+            base = args.json.removesuffix(".json") + f"-{folds}fold"
+            with open(base + ".json", "w") as out:
                 json.dump(result, out, indent=2)
+            write_png(base + ".png", result, curves)
+            print(f"wrote {base}.json and {base}.png")
     return 0
 
 
@@ -209,7 +214,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="simulator seed (default 0)")
     p.add_argument("--first-test-day", help=f"default {BOOK_FIRST_TEST_DAY}; with --data, the last --folds weeks")
     p.add_argument("--folds", type=int, default=4)
-    p.add_argument("--json", help="write results to this path (-1fold/-Nfold suffixes)")
+    p.add_argument("--json", help="write results to this path (-1fold/-Nfold suffixes), and next to each a .png: "
+                                  "precision-recall curves and daily card precision@100 against the oracle")
     p.set_defaults(func=cmd_evaluate)
 
     from .replay import ReplayConfig

@@ -8,9 +8,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 DAY = 86400
 
 
-def card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, scores: np.ndarray,
-                        k: int = 100) -> float:
-    """Mean over days of: the share of true frauds among the k cards with the highest score.
+def daily_card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                              k: int = 100) -> np.ndarray:
+    """Per day (in day order): the share of true frauds among the k cards with the highest score.
 
     A card's score on a day is its highest transaction score; it is fraudulent that day if any
     of its transactions is.
@@ -25,7 +25,13 @@ def card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, 
         np.logical_or.at(card_fraud, inverse, y[mask] == 1)
         top = np.argsort(-card_score, kind="stable")[:k]
         values.append(card_fraud[top].sum() / k)
-    return float(np.mean(values))
+    return np.array(values)
+
+
+def card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                        k: int = 100) -> float:
+    """Card Precision@k: the daily figure (daily_card_precision_at_k) averaged over days."""
+    return float(np.mean(daily_card_precision_at_k(days, customers, y, scores, k)))
 
 
 def oracle_card_precision_at_k(days: np.ndarray, customers: np.ndarray, y: np.ndarray, k: int = 100) -> float:

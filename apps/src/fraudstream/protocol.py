@@ -13,14 +13,16 @@ import numpy as np
 import xgboost as xgb
 
 from . import model as model_mod
+from .datafile import iso_day
 from .features import BOOK_FEATURES, FEATURES, FeatureState, featurize
-from .metrics import DAY, oracle_card_precision_at_k, quality, quality_by_scenario
+from .metrics import DAY, daily_card_precision_at_k, quality, quality_by_scenario
 from .simulator import Simulator, SimulatorParams, day_of
 
 BOOK_BASELINES = {
     "book XGBoost (15 features)": {"auc_roc": 0.862, "average_precision": 0.639, "card_precision_at_100": 0.273},
     "book best after model selection": {"auc_roc": None, "average_precision": 0.687, "card_precision_at_100": 0.303},
 }
+DAILY = "daily_card_precision_at_100"
 
 
 @dataclass
@@ -43,18 +45,29 @@ def history_of(tx: np.ndarray, delay_days: int = 7, has_scenarios: bool = True, 
     return History(tx, X, tx["tx_time"] // DAY, time.perf_counter() - start, has_scenarios)
 
 
-def fold(history: History, test_start: int, train_days: int = 7, delay_days: int = 7, test_days: int = 7):
-    """Index arrays (train, test) of one fold; the test set drops cards already known as compromised."""
+def fold(history: History, test_start: int, train_days: int = 7, delay_days: int = 7, test_days: int = 7,
+         drop_known: bool = True):
+    """Index arrays (train, test) of one fold, as in the Handbook.
+
+    Train: the `train_days` days from train_start = test_start - delay_days - train_days. Test:
+    the `test_days` days from test_start, each without the cards already known as compromised
+    that day. A label arrives `delay_days` after its transaction, so on test day d the frauds
+    dated train_start .. d - delay_days - 1 are known, and a card with such a fraud is dropped
+    from day d (a team would have blocked it; keeping it would inflate the figures). A card
+    whose first fraud is dated d - delay_days or later stays in day d, and leaves from the day
+    after its label arrived. Frauds before train_start are not looked at.
+    drop_known=False keeps every card (to measure what the removal changes).
+    """
     days, tx = history.days, history.transactions
     train_start = test_start - delay_days - train_days
     train = np.flatnonzero((days >= train_start) & (days < train_start + train_days))
     test = []
     for d in range(test_start, test_start + test_days):
-        # Labels known on day d: every fraud up to d - delay - 1.
-        known_mask = (days >= train_start) & (days <= d - delay_days - 1) & (tx["fraud"] == 1)
-        known = np.unique(tx["customer_id"][known_mask])
         day_idx = np.flatnonzero(days == d)
-        test.append(day_idx[~np.isin(tx["customer_id"][day_idx], known)])
+        if drop_known:
+            known_mask = (days >= train_start) & (days <= d - delay_days - 1) & (tx["fraud"] == 1)
+            day_idx = day_idx[~np.isin(tx["customer_id"][day_idx], tx["customer_id"][known_mask])]
+        test.append(day_idx)
     return train, np.concatenate(test)
 
 
@@ -70,33 +83,45 @@ def fraudstream_model(X, y):
     return lambda Xt: booster.inplace_predict(Xt)
 
 
-def evaluate_fold(history: History, test_start: int, scorers: dict) -> dict:
-    train, test = fold(history, test_start)
+def evaluate_fold(history: History, test_start: int, scorers: dict, drop_known: bool = True,
+                  curves: dict | None = None) -> dict:
+    """Every scorer's figures on one fold; `curves`, if given, collects name -> [(y, scores)]."""
+    train, test = fold(history, test_start, drop_known=drop_known)
     X, y = history.X, history.transactions["fraud"]
+    days, cards = history.days[test], history.transactions["customer_id"][test]
     results = {}
     for name, make in scorers.items():
         predict = make(X[train], y[train])
         scores = predict(X[test])
-        results[name] = quality(history.days[test], history.transactions["customer_id"][test], y[test], scores)
+        results[name] = quality(days, cards, y[test], scores)
+        results[name]["daily_card_precision_at_100"] = daily_card_precision_at_k(days, cards, y[test], scores).tolist()
         if history.has_scenarios:
             results[name]["by_scenario"] = quality_by_scenario(y[test], scores, history.transactions["scenario"][test])
-    results["oracle"] = {"card_precision_at_100": oracle_card_precision_at_k(
-        history.days[test], history.transactions["customer_id"][test], y[test])}
+        if curves is not None:
+            curves.setdefault(name, []).append((y[test], scores))
+    daily = daily_card_precision_at_k(days, cards, y[test], y[test].astype(float))
+    results["oracle"] = {"card_precision_at_100": float(daily.mean()), "daily_card_precision_at_100": daily.tolist()}
     return results
 
 
-def evaluate(history: History, first_test_day: str = "2018-08-08", folds: int = 1) -> dict:
+def evaluate(history: History, first_test_day: str = "2018-08-08", folds: int = 1, drop_known: bool = True,
+             curves: dict | None = None) -> dict:
+    """Weekly folds from first_test_day; figures per fold and their mean (daily CP@100: every test day)."""
     scorers = {"fraudstream (XGBoost, %d features)" % len(FEATURES): fraudstream_model,
                "XGBoost baseline (this run, 15 features)": xgboost_baseline}
     start = day_of(first_test_day)
-    per_fold = [evaluate_fold(history, start + 7 * k, scorers) for k in range(folds)]
+    per_fold = [evaluate_fold(history, start + 7 * k, scorers, drop_known, curves) for k in range(folds)]
     names = per_fold[0].keys()
     mean = {name: {metric: float(np.mean([f[name][metric] for f in per_fold])) for metric in per_fold[0][name]
-                   if metric != "by_scenario"} for name in names}
+                   if metric not in ("by_scenario", DAILY)} for name in names}
     for name in names:
+        mean[name][DAILY] = [v for f in per_fold for v in f[name][DAILY]]
         if "by_scenario" in per_fold[0][name]:
             mean[name]["by_scenario"] = mean_by_scenario([f[name]["by_scenario"] for f in per_fold])
-    return {"folds": per_fold, "mean": mean, "first_test_day": first_test_day, "n_folds": folds}
+    test_days = [iso_day(d * DAY) for d in np.unique(history.days[(history.days >= start)
+                                                                  & (history.days < start + 7 * folds)])]
+    return {"folds": per_fold, "mean": mean, "first_test_day": first_test_day, "n_folds": folds,
+            "test_days": test_days, "known_compromised_cards_dropped": drop_known}
 
 
 def mean_by_scenario(folds: list[dict]) -> dict:
