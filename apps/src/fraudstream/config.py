@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 # Every blocking Kafka call gets a deadline: without one, a kafka-python call made during a
 # rebalance could wait forever (seen: a scorer silent for minutes). A timeout is an error: rewind, retry.
@@ -23,9 +24,24 @@ class KafkaConfig:
     sasl_mechanism: str = ""
     sasl_username: str = ""
     sasl_password: str = field(default="", repr=False)
+    # A file that holds the password (a Secret mounted as a file; supervisord's 0600 file): it keeps the
+    # password out of the environment and the command line. Read once, at start.
+    sasl_password_file: str = ""
     ssl_cafile: str = ""
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
+
+    def __post_init__(self):
+        if self.sasl_password_file and not self.sasl_password:
+            try:
+                password = Path(self.sasl_password_file).read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"sasl_password_file {self.sasl_password_file} (FRAUDSTREAM_SASL_PASSWORD_FILE) cannot "
+                                 f"be read: {exc.strerror}; point it at the file that holds the password") from None
+            if not password:
+                raise ValueError(f"sasl_password_file {self.sasl_password_file} (FRAUDSTREAM_SASL_PASSWORD_FILE) is "
+                                 "empty; write the user's password into it")
+            object.__setattr__(self, "sasl_password", password)
 
     def client_options(self) -> dict:
         """kafka-python keyword arguments (empty settings left out)."""
