@@ -24,6 +24,25 @@ options:
         E(AWS_PROFILE); else boto3's usual chain (environment keys, shared files, SSO,
         container or instance role).
     type: str
+  connect_timeout:
+    description:
+      - Seconds to wait for an AWS endpoint to accept a connection, per attempt.
+    type: int
+    default: 10
+  read_timeout:
+    description:
+      - Seconds to wait for an AWS endpoint to answer a request, per attempt. An endpoint that
+        accepts the connection but never answers fails the module after about
+        O(max_attempts) times this, with a message naming the endpoint.
+    type: int
+    default: 30
+  max_attempts:
+    description:
+      - How many times one AWS call is tried in all (the first try included) when it times
+        out, is throttled or meets a transient error; V(1) means no retries.
+      - If not set, the environment variable E(AWS_MAX_ATTEMPTS).
+    type: int
+    default: 3
 notes:
   - Credentials come from boto3's usual chain; a missing, rejected or expired credential, or a
     missing permission, fails the module with a message that names the cause and the fix

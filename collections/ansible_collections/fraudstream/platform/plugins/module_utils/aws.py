@@ -15,11 +15,13 @@ try:
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
+        ConnectTimeoutError,
         EndpointConnectionError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
         ProfileNotFound,
+        ReadTimeoutError,
     )
 except ImportError:
     HAS_BOTO3 = False
@@ -47,6 +49,11 @@ DENIED_CODES = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"
                 "Forbidden"}
 NOT_FOUND_CODES = {"ResourceNotFoundException", "NotFoundException", "NoSuchEntity"}
 
+# How long one call may take, and how often it is tried (botocore's connect_timeout, read_timeout
+# and total_max_attempts): an endpoint that accepts the connection but never answers fails the
+# module after about max_attempts * read_timeout seconds, not after botocore's minutes.
+LIMITS = {"connect_timeout": 10, "read_timeout": 30, "max_attempts": 3}
+
 
 def aws_argument_spec():
     """Connection options shared by the AWS modules (doc fragment fraudstream.platform.aws)."""
@@ -54,6 +61,9 @@ def aws_argument_spec():
         region=dict(type="str", required=True, fallback=(env_fallback, ["AWS_REGION", "AWS_DEFAULT_REGION"])),
         endpoint_url=dict(type="str", fallback=(env_fallback, ["AWS_ENDPOINT_URL"])),
         profile=dict(type="str", fallback=(env_fallback, ["AWS_PROFILE"])),
+        connect_timeout=dict(type="int", default=LIMITS["connect_timeout"]),
+        read_timeout=dict(type="int", default=LIMITS["read_timeout"]),
+        max_attempts=dict(type="int", default=LIMITS["max_attempts"], fallback=(env_fallback, ["AWS_MAX_ATTEMPTS"])),
     )
 
 
@@ -83,8 +93,23 @@ def iam_action(client, exc, service=None):
     return "%s:%s" % (IAM_PREFIX.get(prefix, prefix), operation)
 
 
-def describe_error(what, exc, client=None, profile=None, endpoint_url=None, service=None):
-    """A message for a failed AWS call: what was being done, why it failed, and what to do."""
+def limits_error(params):
+    """Why connect_timeout, read_timeout or max_attempts is not usable, or None."""
+    bad = ["%s=%s" % (name, params[name]) for name in LIMITS if params.get(name) is not None and params[name] < 1]
+    if bad:
+        return "%s: the timeouts (seconds) and max_attempts must be at least 1" % ", ".join(bad)
+    return None
+
+
+def describe_error(what, exc, client=None, profile=None, endpoint_url=None, service=None, limits=None):
+    """A message for a failed AWS call: what was being done, why it failed, and what to do.
+
+    limits: the connect_timeout, read_timeout and max_attempts the client used, to name them when
+    an endpoint did not answer in time.
+    """
+    limits = dict(LIMITS, **(limits or {}))
+    tries = ", %d attempts" % limits["max_attempts"] if limits["max_attempts"] > 1 else ""
+    endpoint_now = "'%s'" % endpoint_url if endpoint_url else "not set"
     if isinstance(exc, NoCredentialsError):
         return "%s: no AWS credentials found: %s" % (what, CREDENTIALS_FIX)
     if isinstance(exc, PartialCredentialsError):
@@ -95,6 +120,17 @@ def describe_error(what, exc, client=None, profile=None, endpoint_url=None, serv
                 % (what, profile, profile))
     if isinstance(exc, NoRegionError):
         return "%s: no AWS region: set region (e.g. eu-west-1) or AWS_REGION" % what
+    if isinstance(exc, ReadTimeoutError):
+        where = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        return ("%s: the AWS endpoint %s accepted the connection but did not answer within %s s (read_timeout%s): "
+                "check that it is an AWS API endpoint (endpoint_url is %s) and that no proxy or firewall holds the "
+                "requests; if the service is only slow, raise read_timeout or max_attempts"
+                % (what, where, limits["read_timeout"], tries, endpoint_now))
+    if isinstance(exc, ConnectTimeoutError):
+        where = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        return ("%s: the AWS endpoint %s did not accept a connection within %s s (connect_timeout%s): check region, "
+                "endpoint_url (%s) and the network, proxy or firewall between this host and the endpoint"
+                % (what, where, limits["connect_timeout"], tries, endpoint_now))
     if isinstance(exc, EndpointConnectionError):
         where = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         return ("%s: cannot reach the AWS endpoint %s: check region, endpoint_url (now %s) and the "
@@ -124,7 +160,7 @@ class AwsModuleClients:
         if not HAS_BOTO3:
             module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_IMPORT_ERROR)
         params = module.params
-        problem = region_error(params["region"])
+        problem = region_error(params["region"]) or limits_error(params)
         if problem:
             module.fail_json(msg=problem)
         self.region = params["region"]
@@ -137,8 +173,10 @@ class AwsModuleClients:
             self.session = boto3.Session(profile_name=self.profile, region_name=self.region)
         except BotoCoreError as exc:
             self.fail("starting an AWS session", exc)
-        self.config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10,
-                             read_timeout=30, user_agent_extra="fraudstream.platform")
+        self.limits = {name: params.get(name) or default for name, default in LIMITS.items()}
+        self.config = Config(retries={"total_max_attempts": self.limits["max_attempts"], "mode": "standard"},
+                             connect_timeout=self.limits["connect_timeout"],
+                             read_timeout=self.limits["read_timeout"], user_agent_extra="fraudstream.platform")
         self._clients = {}
 
     def client(self, service):
@@ -161,7 +199,8 @@ class AwsModuleClients:
     def fail(self, what, exc, service=None, **result):
         client = self._clients.get(service) if service else None
         self.module.fail_json(msg=describe_error(what, exc, client=client, profile=self.profile,
-                                                 endpoint_url=getattr(self, "endpoint_url", None), service=service),
+                                                 endpoint_url=getattr(self, "endpoint_url", None), service=service,
+                                                 limits=getattr(self, "limits", None)),
                               **result)
 
 

@@ -13,7 +13,7 @@ from unittest import mock
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import ClientError, ConnectTimeoutError, NoCredentialsError, ProfileNotFound, ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -215,3 +215,44 @@ def test_elb_permissions_use_the_iam_prefix():
     client = boto3.client("elbv2", region_name=REGION, aws_access_key_id="k", aws_secret_access_key="s")
     message = aws_utils.describe_error("x", client_error("AccessDenied", "DescribeLoadBalancers"), client=client)
     assert "needs elasticloadbalancing:DescribeLoadBalancers" in message
+
+
+def test_a_silent_endpoint_is_named_with_the_time_it_had_and_what_to_check():
+    message = aws_utils.describe_error("x", ReadTimeoutError(endpoint_url="http://10.1.2.3:5000/"),
+                                       endpoint_url="http://10.1.2.3:5000",
+                                       limits={"connect_timeout": 10, "read_timeout": 5, "max_attempts": 2})
+    assert message.startswith("x: the AWS endpoint http://10.1.2.3:5000/ accepted the connection but did not answer "
+                              "within 5 s (read_timeout, 2 attempts): check that it is an AWS API endpoint "
+                              "(endpoint_url is 'http://10.1.2.3:5000')")
+    assert "raise read_timeout or max_attempts" in message
+    message = aws_utils.describe_error("x", ConnectTimeoutError(endpoint_url="https://eks.eu-west-1.amazonaws.com/"))
+    assert message.startswith("x: the AWS endpoint https://eks.eu-west-1.amazonaws.com/ did not accept a connection "
+                              "within 10 s (connect_timeout, 3 attempts): check region, endpoint_url (not set)")
+
+
+class Module:
+    """Just what AwsModuleClients reads of an AnsibleModule."""
+
+    def __init__(self, **params):
+        self.params = dict(dict(region=REGION, endpoint_url=None, profile=None), **params)
+
+    def fail_json(self, msg, **kwargs):
+        raise AssertionError(msg)
+
+
+@pytest.mark.parametrize("params, connect, read, attempts", [
+    ({}, 10, 30, 3),
+    ({"connect_timeout": 2, "read_timeout": 5, "max_attempts": 1}, 2, 5, 1),
+])
+def test_every_client_has_timeouts_and_a_retry_limit(params, connect, read, attempts):
+    with aws_environment():
+        aws = aws_utils.AwsModuleClients(Module(**params))
+        config = aws.client("eks").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (connect, read)
+    assert config.retries["total_max_attempts"] == attempts and config.retries["mode"] == "standard"
+
+
+def test_a_timeout_below_one_second_is_refused():
+    refused = r"read_timeout=0, max_attempts=0: the timeouts \(seconds\) and max_attempts must be at least 1"
+    with aws_environment(), pytest.raises(AssertionError, match=refused):
+        aws_utils.AwsModuleClients(Module(read_timeout=0, max_attempts=0))
