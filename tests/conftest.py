@@ -44,6 +44,12 @@ def recap(output):
     return hosts
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def port_open(port, host="127.0.0.1"):
     with socket.socket() as sock:
         sock.settimeout(1)

@@ -120,6 +120,14 @@ acls:
   returned: always
   type: list
   elements: str
+  sample: ["ALLOW Write on topic fraud-labels (literal) from *"]
+diff:
+  description: The principal's ACLs before and after, one per line, when run with C(--diff).
+  returned: when diff mode is on
+  type: dict
+  sample:
+    before: ""
+    after: "ALLOW Write on topic fraud-labels (literal) from *\n"
 """
 
 from ansible.module_utils.basic import AnsibleModule

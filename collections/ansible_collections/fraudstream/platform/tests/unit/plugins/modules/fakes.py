@@ -59,6 +59,8 @@ class FakeCluster:
         self.create_answers_counts = create_answers_counts
         self.topics = {}
         self.groups = {}  # group -> {"state", "members": [...], "committed": {(topic, partition): offset}}
+        self.scram = {}  # user -> set of ScramMechanism
+        self.acls = set()  # kafka.admin.ACL
         self.linger = {}
         self.unreachable = set()
         self.fenced = set()
@@ -223,6 +225,31 @@ class FakeAdmin:
                 raise kafka_errors.for_code(answer["error_code"])(answer["error_message"])
             answers.append(answer)
         return {"topics": answers}
+
+    def describe_user_scram_credentials(self, users=None):
+        return {user: {"error": None if user in self.cluster.scram else "not found",
+                       "credential_infos": [{"mechanism": m, "iterations": 8192}
+                                            for m in self.cluster.scram.get(user, ())]} for user in users}
+
+    def alter_user_scram_credentials(self, alterations):
+        for alt in alterations:
+            mechanisms = self.cluster.scram.setdefault(alt.user, set())
+            if hasattr(alt, "salted_password"):
+                mechanisms.add(alt.mechanism)
+            else:
+                mechanisms.discard(alt.mechanism)
+        return {alt.user: None for alt in alterations}
+
+    def describe_acls(self, acl_filter):
+        return [a for a in self.cluster.acls if a.principal == acl_filter.principal], kafka_errors.NoError
+
+    def create_acls(self, acls):
+        self.cluster.acls |= set(acls)
+        return {"succeeded": list(acls), "failed": []}
+
+    def delete_acls(self, acl_filters):
+        self.cluster.acls -= set(acl_filters)
+        return [(f, [f], kafka_errors.NoError) for f in acl_filters]
 
     def wait_for_topics(self, topic_names, timeout_ms=10000):
         self.cluster.calls.append(("wait_for_topics", timeout_ms))

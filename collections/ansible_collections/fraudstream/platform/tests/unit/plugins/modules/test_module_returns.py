@@ -175,7 +175,18 @@ def prometheus_alert_runs():
         {"name": "Up", "url": "http://down:1"})]
 
 
-RUNS = {"kafka_topic": kafka_topic_runs, "kafka_topic_info": kafka_topic_info_runs,
+def kafka_user_runs():
+    cluster = FakeCluster()
+    acls = [{"resource_type": "topic", "resource_name": "tx", "operations": ["Write", "Describe"]},
+            {"resource_type": "group", "resource_name": "g", "pattern_type": "prefixed", "operations": ["Read"]}]
+    user = {"name": "producer", "password": "pw-123456789", "acls": acls}
+    return [run_module("kafka_user", args, check_mode=check, diff=True, cluster=cluster) for args, check in (
+        (user, True), (user, False), (user, False), (dict(user, acls=acls[:1]), False),
+        ({"name": "producer", "state": "absent"}, False), (dict(user, name="User:producer"), False),
+        (dict(user, acls=[{"resource_type": "topic", "resource_name": "tx", "operations": ["Wrte"]}]), False))]
+
+
+RUNS = {"kafka_topic": kafka_topic_runs, "kafka_user": kafka_user_runs, "kafka_topic_info": kafka_topic_info_runs,
         "kafka_consumer_group_info": kafka_consumer_group_info_runs, "prometheus_alert": prometheus_alert_runs,
         "eks_cluster_info": eks_cluster_info_runs, "aws_leftovers": aws_leftovers_runs}
 
