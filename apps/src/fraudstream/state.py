@@ -23,7 +23,7 @@ import math
 import time
 
 import numpy as np
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as RdPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from prometheus_client import Counter
@@ -86,7 +86,15 @@ def check_retention(kafka: KafkaConfig, topic: str) -> None:
     """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
     admin = AdminClient(librdkafka_options(kafka))
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
+    try:
+        entries = admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
+    except KafkaException as exc:
+        if exc.args[0].code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+            raise SystemExit(f"user {kafka.sasl_username or 'ANONYMOUS'} may not read the configuration of the "
+                             f"changelog topic {topic!r}: grant it DescribeConfigs there (kafka-acls --add "
+                             f"--allow-principal User:{kafka.sasl_username or 'NAME'} --operation DescribeConfigs "
+                             f"--topic {topic})") from None
+        raise
     retention = entries["retention.ms"].value if "retention.ms" in entries else None
     if retention is not None and retention != "-1":
         raise SystemExit(f"changelog topic {topic!r} has retention.ms={retention}: its records carry event time "
