@@ -1,8 +1,10 @@
-"""XGBoost vs LightGBM on the same streaming features, side by side in one run (no Kafka needed).
+"""Boosters on the same streaming features, side by side (no Kafka needed).
 
 Quality on the book's protocol (4 weekly test folds from 2018-08-08), training time per fold, and
 predict cost per row on one thread, batched (500 rows per call, like the scorer) and one row at a
-time. Writes bench/results/models.json and bench/results/models.png.
+time, of: LightGBM, XGBoost as model.py trains it, and XGBoost with the parameters it had before
+issue 17 (`xgboost-before`). `bench_models.py NAME...` runs only those and keeps the others'
+figures. Writes bench/results/models.json and bench/results/models.png.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ def train_lightgbm(X, y):
     return lambda rows: booster.predict(rows, num_threads=1)
 
 
-def train_xgboost(X, y):
-    booster = fit(X, y)
+def train_xgboost(X, y, params=None):
+    booster = fit(X, y, params=params)
     booster.set_param({"nthread": 1})
     return booster.inplace_predict
+
+
+# model.py's parameters before issue 17 (AP .690): hist splits at 256 quantile bins, which cannot
+# separate the ~100 amounts above 220 (all fraud) in a training week from the genuine ones below.
+BEFORE = {"max_bin": 256}
+MODELS = {"lightgbm": train_lightgbm, "xgboost-before": lambda X, y: train_xgboost(X, y, BEFORE),
+          "xgboost": train_xgboost}
 
 
 def per_row_us(predict, rows):
@@ -51,10 +60,13 @@ def per_row_us(predict, rows):
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    names = sys.argv[1:] or list(MODELS)
     history = protocol.build_history(160)
     X, y = history.X, history.transactions["fraud"]
-    results = {}
-    for name, train in (("lightgbm", train_lightgbm), ("xgboost", train_xgboost)):
+    path = OUT / "models.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+        train = MODELS[name]
         folds, train_s = [], []
         for k in range(4):
             tr, te = protocol.fold(history, protocol.day_of("2018-08-08") + 7 * k)
@@ -66,8 +78,9 @@ def main() -> int:
         results[name] = {**{m: float(np.mean([f[m] for f in folds])) for m in folds[0]},
                          "train_seconds_per_fold": float(np.mean(train_s)),
                          "predict_us_per_row_batched": batched, "predict_us_one_row": one_row}
-    results["params"] = {"xgboost": XGB_PARAMS, "lightgbm": LGB_PARAMS, "rounds": NUM_ROUNDS}
-    (OUT / "models.json").write_text(json.dumps(results, indent=2) + "\n")
+    results["params"] = {"xgboost": XGB_PARAMS, "xgboost-before": {**XGB_PARAMS, **BEFORE}, "lightgbm": LGB_PARAMS,
+                         "rounds": NUM_ROUNDS}
+    path.write_text(json.dumps(results, indent=2) + "\n")
     plot(results)
     print(json.dumps(results, indent=2))
     return 0
@@ -79,13 +92,13 @@ def plot(results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["lightgbm", "xgboost"]
+    names = [n for n in MODELS if n in results]
     panels = [("average_precision", "AP (4 folds)"), ("card_precision_at_100", "CP@100 (4 folds)"),
               ("train_seconds_per_fold", "train s / fold"), ("predict_us_per_row_batched", "predict us/row, batched")]
     fig, axes = plt.subplots(1, len(panels), figsize=(13, 3.2))
     for ax, (key, title) in zip(axes, panels, strict=True):
         values = [results[n][key] for n in names]
-        ax.bar(names, values, color=["#2ca02c", "#1f77b4"])
+        ax.bar(names, values, color=["#2ca02c", "#aec7e8", "#1f77b4"][-len(names):])
         ax.set_title(title)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:.3g}", ha="center", va="bottom")
