@@ -132,3 +132,17 @@ def test_no_secret_shows_anywhere(secured):
     leaks = [where for where, text in texts.items() for secret in secrets if secret in text]
     assert not leaks, f"a password appears in {leaks}"
     assert not (home / "kafka/server.properties").stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["-e", "fraudstream_bind_address=10.1.2.3"], "is not a loopback address, and Kafka security is off"),
+    (["-e", "fraudstream_kafka_security=true", "-e", '{"fraudstream_kafka_passwords": {"admin": "pa,ss=word-1"}}'],
+     "needs a password of 12 characters or more, without ','"),
+])
+def test_preflight_refuses_an_exposed_broker_and_an_unusable_admin_password(tmp_path, extra, fragment):
+    proc = run(["ansible-playbook", "site.yml", "--check", "--tags", "kafka_preflight", *extra], check=False,
+               env_extra={"FRAUDSTREAM_HOME": str(tmp_path)})
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0 and fragment in out, out[-2000:]
+    assert "pa,ss=word-1" not in out
+    assert not (tmp_path / "secrets").exists() or "security=true" in " ".join(extra)
