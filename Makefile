@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Two workers: tests that share the local platform or the Kubernetes control plane stay on one
+# worker each (tests/conftest.py groups them); the other files fill the second worker meanwhile.
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
 COLLECTION := collections/ansible_collections/fraudstream/platform
 # ansible-test makes its own venvs; keep them and its tools outside the clone, as a cache.
 ANSIBLE_TEST_VENV ?= $(HOME)/.cache/fraudstream/ansible-test-venv
@@ -46,7 +49,7 @@ test: venv
 	{ tests/aws/eksctl/build.sh >$(K8S_CACHE)/background-build-eksctl.log 2>&1; \
 	  tests/k8s/controlplane/build.sh >$(K8S_CACHE)/background-build.log 2>&1; } &
 	$(MAKE) lint
-	PATH=$(abspath $(BIN)):$$PATH $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	PATH=$(abspath $(BIN)):$$PATH $(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
 # ansible-test sanity in its own venv. It bootstraps pip from a host this network cannot reach,

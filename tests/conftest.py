@@ -56,6 +56,34 @@ def port_open(port, host="127.0.0.1"):
         return sock.connect_ex((host, port)) == 0
 
 
+# -- parallel runs: `make test` is `pytest -n 2 --dist loadgroup --no-loadscope-reorder` -------------
+# Files that share a fixed resource form one group, run by one worker in file order: the local
+# platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"). Every other
+# file is a group of its own, so its module fixtures are set up once. The queue starts with the
+# platform (the longest group), then the long independent files, then the rest to fill the tail.
+PLATFORM_FILES = ("tests/apps/", "tests/e2e/", "tests/reliability/", "tests/images/",
+                  "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py")
+QUEUE = ("platform", "tests/aws/", "k8s")
+
+
+def _group(path: str) -> str:
+    if path.startswith(PLATFORM_FILES):
+        return "platform"
+    if path.startswith("tests/k8s/"):
+        return "k8s"
+    return path
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {}
+    for item in items:
+        path = Path(str(item.path)).relative_to(ROOT).as_posix()
+        group = _group(path)
+        item.add_marker(pytest.mark.xdist_group(group))
+        rank[item.nodeid] = next((i for i, q in enumerate(QUEUE) if group.startswith(q)), len(QUEUE))
+    items.sort(key=lambda item: rank[item.nodeid])  # stable: file order within a rank
+
+
 @pytest.fixture(scope="session")
 def platform():
     """The local platform, brought up once per session by `make up` and torn down at the end
