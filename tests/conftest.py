@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
+# Under pytest-xdist, each worker that starts a control plane shifts its ports (cluster.sh reads this).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw"):
+    os.environ["FRAUDSTREAM_K8S_PORT_OFFSET"] = str(
+        int(os.environ.get("FRAUDSTREAM_K8S_PORT_OFFSET", "0")) + 300 * int(_WORKER[2:]))
+
 # tests/k8s holds the Kubernetes control plane harness; its fixtures live here because a second
 # conftest.py would shadow this one for the tests that `from conftest import ...`.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "k8s"))
@@ -58,12 +64,18 @@ def port_open(port, host="127.0.0.1"):
 
 # -- parallel runs: `make test` is `pytest -n 2 --dist loadgroup --no-loadscope-reorder` -------------
 # Files that share a fixed resource form one group, run by one worker in file order: the local
-# platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"). Every other
+# platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"; each worker
+# shifts them, so molecule's k8s scenario, which also needs the platform's broker, runs with the
+# platform on a control plane of its own). Every other
 # file is a group of its own, so its module fixtures are set up once. The queue starts with the
 # platform (the longest group), then the long independent files, then the rest to fill the tail.
-PLATFORM_FILES = ("tests/apps/", "tests/e2e/", "tests/reliability/", "tests/images/",
-                  "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py")
-QUEUE = ("platform", "tests/aws/", "k8s")
+PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py", "tests/e2e/test_molecule.py",
+                  "tests/e2e/test_targets.py", "tests/reliability/", "tests/images/",
+                  "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py",
+                  "tests/k8s/test_molecule_k8s.py")
+# test_security's secured broker has its own home and ports; it waits behind tests/aws so that on a
+# bare machine the platform's first `make up` has filled the download cache before it reads it.
+QUEUE = ("platform", "tests/aws/", "tests/e2e/test_security.py", "k8s")
 
 
 def _group(path: str) -> str:
