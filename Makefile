@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # Two workers: tests that share the local platform or the Kubernetes control plane stay on one
 # worker each (tests/conftest.py groups them); the other files fill the second worker meanwhile.
-PYTEST_PARALLEL ?= -n 2 --dist loadgroup --no-loadscope-reorder
+PYTEST_PARALLEL ?= -n 2 --dist loadscope --no-loadscope-reorder
 COLLECTION := collections/ansible_collections/fraudstream/platform
 # ansible-test makes its own venvs; keep them and its tools outside the clone, as a cache.
 ANSIBLE_TEST_VENV ?= $(HOME)/.cache/fraudstream/ansible-test-venv

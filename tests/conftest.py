@@ -62,13 +62,14 @@ def port_open(port, host="127.0.0.1"):
         return sock.connect_ex((host, port)) == 0
 
 
-# -- parallel runs: `make test` is `pytest -n 2 --dist loadgroup --no-loadscope-reorder` -------------
-# Files that share a fixed resource form one group, run by one worker in file order: the local
+# -- parallel runs: `make test` is `pytest -n 2 --dist loadscope --no-loadscope-reorder` -------------
+# Files that share a fixed resource form one scope, run by one worker in file order: the local
 # platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"; each worker
 # shifts them, so molecule's k8s scenario, which also needs the platform's broker, runs with the
-# platform on a control plane of its own). Every other
-# file is a group of its own, so its module fixtures are set up once. The queue starts with the
-# platform (the longest group), then the long independent files, then the rest to fill the tail.
+# platform on a control plane of its own). Every other file is a scope of its own, so its module
+# fixtures are set up once. The queue starts with the platform (the longest scope), then the long
+# independent files, then the rest to fill the tail. (xdist_group markers would say the same, but
+# pytest 9 ignores the node ids xdist 3.8 rewrites for them: the scheduler below groups instead.)
 PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py", "tests/e2e/test_molecule.py",
                   "tests/e2e/test_targets.py", "tests/reliability/", "tests/images/",
                   "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py",
@@ -78,7 +79,8 @@ PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py", "tests/e2e/
 QUEUE = ("platform", "tests/aws/", "tests/e2e/test_security.py", "k8s")
 
 
-def _group(path: str) -> str:
+def scope_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
     if path.startswith(PLATFORM_FILES):
         return "platform"
     if path.startswith("tests/k8s/"):
@@ -86,14 +88,21 @@ def _group(path: str) -> str:
     return path
 
 
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedResourceScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return scope_of(nodeid)
+
+    return SharedResourceScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    rank = {}
-    for item in items:
-        path = Path(str(item.path)).relative_to(ROOT).as_posix()
-        group = _group(path)
-        item.add_marker(pytest.mark.xdist_group(group))
-        rank[item.nodeid] = next((i for i, q in enumerate(QUEUE) if group.startswith(q)), len(QUEUE))
-    items.sort(key=lambda item: rank[item.nodeid])  # stable: file order within a rank
+    def rank(item):
+        scope = scope_of(item.nodeid)
+        return next((i for i, q in enumerate(QUEUE) if scope.startswith(q)), len(QUEUE))
+    items.sort(key=rank)  # stable: file order within a rank
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,22 @@
-"""Kafka with fraudstream_kafka_security on, as the roles set it up on the local target.
+"""Kafka and monitoring with fraudstream_kafka_security and fraudstream_monitoring_security on, as
+the roles set them up on the local target.
 
-supervisord and a broker of their own (a temporary FRAUDSTREAM_HOME, free ports) run
-tests/e2e/secured_kafka.yml with -vvv: the kafka role (SASL_SSL, SCRAM-SHA-512, a CA made here,
-mutual TLS between broker and controller, the StandardAuthorizer) and the fraud_workloads role's
-topics, users and ACLs. The whole pipeline with security on (verify, the drill, and a second
-converge with changed=0) runs in molecule/default.
+supervisord, a broker, Prometheus and Alertmanager of their own (a temporary FRAUDSTREAM_HOME, free
+ports) run tests/e2e/secured.yml with -vvv: the kafka role (SASL_SSL, SCRAM-SHA-512, a CA made here,
+mutual TLS between broker and controller, the StandardAuthorizer), the fraud_workloads role's
+topics, users and ACLs, and the monitoring role (HTTPS and basic auth, a webhook URL with a token).
+The whole pipeline with both on (verify, the drill, and a second converge with changed=0) runs in
+molecule/default.
 """
 import json
 import os
 import stat
 import subprocess
+import time
 import uuid
 
 import pytest
+import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from conftest import ROOT, free_port, run
@@ -20,26 +24,67 @@ from conftest import ROOT, free_port, run
 pytestmark = pytest.mark.e2e
 CACHE = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
 SUPERVISORCTL = os.path.join(CACHE, "supervisor-venv/bin/supervisorctl")
+# A webhook receiver's token (nothing listens at 127.0.0.1:9: Alertmanager logs each failed delivery).
+WEBHOOK_TOKEN = uuid.uuid4().hex
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     home = tmp_path_factory.mktemp("secured-home")
-    port, controller, jmx = free_port(), free_port(), free_port()
+    port, controller, jmx, prom, am = (free_port() for _ in range(5))
     env = {"FRAUDSTREAM_HOME": str(home)}
     extra = ["-e", "fraudstream_kafka_security=true", "-e", f"kafka_port={port}",
-             "-e", f"kafka_controller_port={controller}", "-e", f"kafka_jmx_exporter_port={jmx}"]
-    cmd = ["ansible-playbook", "-i", "inventories/local", "tests/e2e/secured_kafka.yml", *extra]
+             "-e", f"kafka_controller_port={controller}", "-e", f"kafka_jmx_exporter_port={jmx}",
+             "-e", "fraudstream_monitoring_security=true", "-e", f"monitoring_prometheus_port={prom}",
+             "-e", f"monitoring_alertmanager_port={am}",
+             "-e", "monitoring_alertmanager_webhook_url=http://127.0.0.1:9/hooks/fraud",
+             "-e", f"monitoring_alertmanager_webhook_credentials={WEBHOOK_TOKEN}"]
+    cmd = ["ansible-playbook", "-i", "inventories/local", "tests/e2e/secured.yml", *extra]
     try:
         first = run([*cmd, "-vvv", "--diff"], env_extra=env, timeout=900)
         yield {"home": home, "bootstrap": f"127.0.0.1:{port}", "controller": f"127.0.0.1:{controller}",
                "ca": str(home / "kafka/tls/ca.crt"), "first": first,
+               "prometheus": f"https://127.0.0.1:{prom}", "alertmanager": f"https://127.0.0.1:{am}",
+               "monitoring_ca": str(home / "monitoring-tls/ca.crt"),
                "passwords": {p.name.removeprefix("kafka-"): p.read_text().strip()
                              for p in (home / "secrets").iterdir()}}
     finally:
         conf = home / "supervisor/supervisord.conf"
         if conf.exists():  # the supervisord this test started (its own socket), with its broker
             subprocess.run([SUPERVISORCTL, "-c", str(conf), "shutdown"], capture_output=True, timeout=120)
+
+
+def test_monitoring_takes_only_its_login_over_https(secured):
+    """Prometheus and Alertmanager: no login or a wrong one gets 401, plain HTTP is answered 400, the
+    right login over the monitoring CA gets in, and Prometheus itself logs in to both."""
+    ca, password = secured["monitoring_ca"], secured["passwords"]["monitoring-web"]
+    for url in (secured["prometheus"], secured["alertmanager"]):
+        assert requests.get(f"{url}/-/healthy", verify=ca, timeout=10).status_code == 401, url
+        wrong = requests.get(f"{url}/-/healthy", auth=("fraudstream", "not-" + password), verify=ca, timeout=10)
+        assert wrong.status_code == 401, url
+        plain = requests.get(url.replace("https://", "http://") + "/-/healthy", timeout=10)
+        assert plain.status_code == 400 and "HTTPS" in plain.text, (url, plain.status_code, plain.text)
+        assert requests.get(f"{url}/-/healthy", auth=("fraudstream", password), verify=ca, timeout=10).ok, url
+    deadline = time.monotonic() + 90
+    while True:
+        targets = requests.get(f"{secured['prometheus']}/api/v1/targets", auth=("fraudstream", password),
+                               verify=ca, timeout=10).json()["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in targets if t["labels"]["job"] in ("prometheus", "alertmanager")}
+        if health == {"prometheus": "up", "alertmanager": "up"} or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert health == {"prometheus": "up", "alertmanager": "up"}, targets
+
+
+def test_prometheus_alert_module_logs_in(secured):
+    args = {"url": secured["prometheus"], "name": "KafkaBrokerDown", "state": "inactive", "timeout": 30}
+    anonymous, _ = module(secured, "prometheus_alert", {**args, "ca_path": secured["monitoring_ca"]})
+    assert anonymous.get("failed") and "401" in anonymous["msg"] and "url_username" in anonymous["msg"], anonymous
+    logged_in, out = module(secured, "prometheus_alert", {
+        **args, "ca_path": secured["monitoring_ca"], "url_username": "fraudstream",
+        "url_password": secured["passwords"]["monitoring-web"]})
+    assert not logged_in.get("failed"), logged_in
+    assert secured["passwords"]["monitoring-web"] not in out
 
 
 def login(secured, user):
@@ -118,7 +163,8 @@ def test_each_workload_can_do_its_job_and_nothing_else(secured):
 def test_no_secret_shows_anywhere(secured):
     """-vvv --diff output, the logs, and every file other users can read: no password in any of them."""
     home, secrets = secured["home"], [p for p in secured["passwords"].values() if p]
-    assert len(secrets) >= 4, secured["passwords"].keys()
+    assert len(secrets) >= 5, secured["passwords"].keys()
+    secrets.append(WEBHOOK_TOKEN)
     output = secured["first"].stdout + secured["first"].stderr
     assert "AnsiballZ_kafka_user.py" in output and "ESTABLISH LOCAL CONNECTION" in output, "-vvv output"
     texts = {"ansible-playbook -vvv --diff": output}
@@ -127,7 +173,8 @@ def test_no_secret_shows_anywhere(secured):
             mode = path.stat().st_mode
             if "log" in path.parts or mode & stat.S_IROTH:
                 texts[str(path)] = path.read_bytes().decode(errors="replace")
-            if path.parent.name in ("secrets", "tls", "keystore.d") and path.suffix in ("", ".key", ".pem"):
+            if path.parent.name in ("secrets", "tls", "keystore.d", "monitoring-tls") and \
+                    path.suffix in ("", ".key", ".pem") or path.name in ("alertmanager.yml", "web-config.yml"):
                 assert not mode & (stat.S_IRWXG | stat.S_IRWXO), f"{path} is {oct(mode)}, not 0600"
     leaks = [where for where, text in texts.items() for secret in secrets if secret in text]
     assert not leaks, f"a password appears in {leaks}"
