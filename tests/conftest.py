@@ -67,19 +67,19 @@ def port_open(port, host="127.0.0.1"):
 # platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"; each worker
 # shifts them, so molecule's k8s scenario, which also needs the platform's broker, runs with the
 # platform on a control plane of its own). Every other file is a scope of its own, so its module
-# fixtures are set up once. The queue starts with the platform (the longest scope; molecule's
-# default scenario first, which converges and destroys a platform of its own before the `platform`
-# fixture's `make up`), then the long independent files, then the rest to fill the tail.
+# fixtures are set up once. The queue starts with the platform (the longest scope), then the long
+# independent files, then the rest to fill the tail.
 # (xdist_group markers would say the same, but pytest 9 ignores the node ids xdist 3.8 rewrites
 # for them: the scheduler below groups instead.)
-PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py", "tests/e2e/test_molecule.py",
+PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py",
                   "tests/e2e/test_targets.py", "tests/reliability/", "tests/images/",
                   "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py",
                   "tests/k8s/test_molecule_k8s.py")
-# test_security's secured broker has its own home and ports; it waits behind tests/aws so that on a
-# bare machine the platform's first `make up` has filled the download cache before it reads it.
-FIRST = "tests/e2e/test_molecule.py"
-QUEUE = ("platform", "tests/aws/", "tests/e2e/test_security.py", "tests/e2e/test_fresh_host.py", "k8s")
+# molecule's default scenario and test_security run platforms of their own (own home and ports)
+# beside it. They wait behind tests/aws so that on a bare machine the platform's first `make up`
+# has filled the download cache before they read it.
+QUEUE = ("platform", "tests/aws/", "tests/e2e/test_molecule.py", "tests/e2e/test_security.py",
+         "tests/e2e/test_fresh_host.py", "k8s")
 
 
 def scope_of(nodeid: str) -> str:
@@ -91,6 +91,7 @@ def scope_of(nodeid: str) -> str:
     return path
 
 
+@pytest.hookimpl(optionalhook=True)  # also runs without xdist (-p no:xdist)
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
@@ -104,8 +105,7 @@ def pytest_xdist_make_scheduler(config, log):
 def pytest_collection_modifyitems(config, items):
     def rank(item):
         scope = scope_of(item.nodeid)
-        first = item.nodeid.startswith(FIRST)
-        return next((i for i, q in enumerate(QUEUE) if scope.startswith(q)), len(QUEUE)), not first
+        return next((i for i, q in enumerate(QUEUE) if scope.startswith(q)), len(QUEUE))
     items.sort(key=rank)  # stable: file order within a rank
 
 

@@ -1,26 +1,58 @@
 """`molecule test` (molecule/default): destroy, syntax, create, converge = site.yml, idempotence,
 verify (verify.yml + drill.yml), destroy. Molecule fails the scenario if any step fails, including
-idempotence (a second converge with changed > 0). It runs first among the platform's tests
-(tests/conftest.py orders them): its destroy leaves nothing, and the `platform` fixture's `make up`
-comes after it."""
-import os
+idempotence (a second converge with changed > 0).
+
+It runs beside the local platform's tests (on another pytest-xdist worker): a FRAUDSTREAM_HOME of
+its own and every port the platform listens on moved (FRAUDSTREAM_MOLECULE_EXTRA_VARS, which
+molecule.yml passes to each playbook), so its supervisord, broker, Prometheus, Alertmanager and
+workloads never meet the platform's."""
 import re
+import socket
 
 import pytest
+import yaml
 
 from conftest import run
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
+# Every listener of the local target, as an offset in a block of free ports (scorers use port + i).
+PORTS = {"kafka_port": 0, "kafka_controller_port": 1, "kafka_jmx_exporter_port": 2,
+         "monitoring_prometheus_port": 3, "monitoring_alertmanager_port": 4,
+         "fraud_workloads_producer_port": 5, "fraud_workloads_lag_exporter_port": 6,
+         "fraud_workloads_scorer_port": 10}
+BLOCK = 20
 
 
-def test_molecule_default_scenario():
-    try:
-        proc = run(["molecule", "test", "--scenario-name", "default"], timeout=2400)
-    finally:
-        if os.environ.get("FRAUDSTREAM_REUSE_PLATFORM") == "1":
-            run(["make", "up"])  # destroy took down the platform the other tests reuse: bring it back
+def free_block(size):
+    """A base port such that base..base+size-1 are all free on 127.0.0.1."""
+    for base in range(31000, 40000, size):
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no block of free ports")
+
+
+def test_molecule_default_scenario(tmp_path):
+    base = free_block(BLOCK)
+    extra = tmp_path / "ports.yml"
+    extra.write_text(yaml.safe_dump({name: base + offset for name, offset in PORTS.items()}))
+    env = {"FRAUDSTREAM_HOME": str(tmp_path / "home"), "FRAUDSTREAM_MOLECULE_EXTRA_VARS": f"@{extra}"}
+    proc = run(["molecule", "test", "--scenario-name", "default"], timeout=2400, env_extra=env, check=False)
     out = ANSI.sub("", proc.stdout + proc.stderr)
     assert re.search(r"default\s*: actions=7\s+successful=7\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
         out[-3000:]
     assert "FraudConsumerDown firing" in " ".join(out.split()), "the drill ran in verify and saw the alert fire"
+    prometheus = f"127.0.0.1:{base + PORTS['monitoring_prometheus_port']}"
+    assert prometheus in out, f"verify checked the scenario's own Prometheus at {prometheus}"
+    leftovers = [p for p in (tmp_path / "home").rglob("*") if p.is_file()] if (tmp_path / "home").exists() else []
+    assert not leftovers, f"destroy left files in the scenario's home: {leftovers[:10]}"
