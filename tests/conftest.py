@@ -65,21 +65,19 @@ def port_open(port, host="127.0.0.1"):
 # -- parallel runs: `make test` is `pytest -n 2 --dist loadscope --no-loadscope-reorder` -------------
 # Files that share a fixed resource form one scope, run by one worker in file order: the local
 # platform's ports and home ("platform"), the Kubernetes control plane's ports ("k8s"; each worker
-# shifts them, so molecule's k8s scenario, which also needs the platform's broker, runs with the
-# platform on a control plane of its own). Every other file is a scope of its own, so its module
+# shifts them, so two runs can share the machine). Every other file is a scope of its own, so its module
 # fixtures are set up once. The queue starts with the platform (the longest scope), then the long
 # independent files, then the rest to fill the tail.
 # (xdist_group markers would say the same, but pytest 9 ignores the node ids xdist 3.8 rewrites
 # for them: the scheduler below groups instead.)
 PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py",
                   "tests/e2e/test_targets.py", "tests/reliability/", "tests/images/",
-                  "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py",
-                  "tests/k8s/test_molecule_k8s.py")
-# molecule's default scenario and test_security run platforms of their own (own home and ports)
-# beside it. They wait behind tests/aws so that on a bare machine the platform's first `make up`
-# has filled the download cache before they read it.
-QUEUE = ("platform", "tests/aws/", "tests/e2e/test_molecule.py", "tests/e2e/test_security.py",
-         "tests/e2e/test_fresh_host.py", "k8s")
+                  "tests/collection/test_collection.py", "tests/awx/test_awx_runner.py")
+# molecule's default scenario, test_security and molecule/k8s (in "k8s") run brokers of their own
+# (own home and ports) beside it. They wait behind tests/aws so that on a bare machine the
+# platform's first `make up` has filled the download cache before they read it.
+QUEUE = ("platform", "tests/aws/", "tests/e2e/test_molecule.py", "k8s", "tests/e2e/test_security.py",
+         "tests/e2e/test_fresh_host.py")
 
 
 def scope_of(nodeid: str) -> str:

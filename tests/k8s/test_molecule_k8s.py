@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from conftest import ROOT, run
+from conftest import ROOT, free_port, run
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
@@ -25,6 +25,25 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
 _OFFSET = int(os.environ.get("FRAUDSTREAM_K8S_PORT_OFFSET", "0"))
 PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190 + _OFFSET, 19193 + _OFFSET
 CRDS = Path(os.environ.get("FRAUDSTREAM_CRDS") or ROOT.parent / "shared/crds")
+CACHE = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
+
+
+@pytest.fixture(scope="module")
+def standin_kafka(tmp_path_factory):
+    """A broker of its own (own FRAUDSTREAM_HOME, free ports; tests/k8s/standin_kafka.yml) for the
+    topics, in place of Strimzi's, which kwok cannot run. Not the platform's: this test runs beside it."""
+    home = tmp_path_factory.mktemp("standin-kafka")
+    port, controller, jmx = free_port(), free_port(), free_port()
+    try:
+        run(["ansible-playbook", "-i", "inventories/local", "tests/k8s/standin_kafka.yml", "-e", f"kafka_port={port}",
+             "-e", f"kafka_controller_port={controller}", "-e", f"kafka_jmx_exporter_port={jmx}"],
+            env_extra={"FRAUDSTREAM_HOME": str(home)}, timeout=900)
+        yield f"127.0.0.1:{port}"
+    finally:
+        conf = home / "supervisor/supervisord.conf"
+        if conf.exists():
+            subprocess.run([os.path.join(CACHE, "supervisor-venv/bin/supervisorctl"), "-c", str(conf), "shutdown"],
+                           capture_output=True, timeout=120)
 
 
 def serve(argv, log: Path, health: str) -> subprocess.Popen:
@@ -75,14 +94,15 @@ scrape_configs:
         proc.wait(timeout=30)
 
 
-def test_molecule_k8s_scenario(platform, k8s_cluster, drill_monitoring):
-    """platform: topics are made by kafka_topic against the local broker (no Kafka pod runs on kwok)."""
+def test_molecule_k8s_scenario(standin_kafka, k8s_cluster, drill_monitoring):
+    """Topics are made by kafka_topic against the stand-in broker (no Kafka pod runs on kwok)."""
     if not CRDS.is_dir():
         pytest.skip(f"no CRD schemas at {CRDS} (../shared/crds beside the clone, or FRAUDSTREAM_CRDS)")
     path = f"{k8s_cluster.bin_dir}{os.pathsep}{os.environ['PATH']}" if k8s_cluster.bin_dir else os.environ["PATH"]
     proc = run(["molecule", "test", "--scenario-name", "k8s"], timeout=2400, check=False,
                env_extra={"KUBECONFIG": str(k8s_cluster.kubeconfig), "FRAUDSTREAM_CRDS": str(CRDS.resolve()),
-                          "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", **drill_monitoring})
+                          "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", "FRAUDSTREAM_STANDIN_KAFKA": standin_kafka,
+                          **drill_monitoring})
     out = ANSI.sub("", proc.stdout + proc.stderr)
     failure = next((m.start() for m in re.finditer(r"fatal: |\[ERROR\]", out)), len(out))
     assert proc.returncode == 0, out[max(0, failure - 3000):failure + 5000]
