@@ -49,8 +49,10 @@ def test_molecule_default_scenario(tmp_path):
     env = {"FRAUDSTREAM_HOME": str(tmp_path / "home"), "FRAUDSTREAM_MOLECULE_EXTRA_VARS": f"@{extra}"}
     proc = run(["molecule", "test", "--scenario-name", "default"], timeout=2400, env_extra=env, check=False)
     out = ANSI.sub("", proc.stdout + proc.stderr)
+    # On failure, show the first failed task (rescued or ignored ones print "fatal:" too).
+    failure = next((m.start() for m in re.finditer(r"fatal: |\[ERROR\]", out)), len(out) - 3000)
     assert re.search(r"default\s*: actions=7\s+successful=7\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
-        out[-3000:]
+        out[max(0, failure - 3000):failure + 5000] + "\n...\n" + out[-1500:]
     assert "FraudConsumerDown firing" in " ".join(out.split()), "the drill ran in verify and saw the alert fire"
     prometheus = f"127.0.0.1:{base + PORTS['monitoring_prometheus_port']}"
     assert prometheus in out, f"verify checked the scenario's own Prometheus at {prometheus}"
