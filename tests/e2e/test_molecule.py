@@ -7,7 +7,10 @@ its own and every port the platform listens on moved (FRAUDSTREAM_MOLECULE_EXTRA
 molecule.yml passes to each playbook), so its supervisord, broker, Prometheus, Alertmanager and
 workloads never meet the platform's."""
 import re
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -42,7 +45,17 @@ def free_block(size):
     raise RuntimeError("no block of free ports")
 
 
-def test_molecule_default_scenario(tmp_path):
+@pytest.fixture
+def short_tmp():
+    """A short directory: pytest's tmp_path under xdist is long, and supervisord's socket path in the
+    home must fit a Unix socket's 107 bytes (local_services' preflight says so)."""
+    path = Path(tempfile.mkdtemp(prefix="fs-molecule-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_molecule_default_scenario(short_tmp):
+    tmp_path = short_tmp
     base = free_block(BLOCK)
     extra = tmp_path / "ports.yml"
     extra.write_text(yaml.safe_dump({name: base + offset for name, offset in PORTS.items()}))
