@@ -76,8 +76,7 @@ PLATFORM_FILES = ("tests/apps/", "tests/e2e/test_local_platform.py",
 # molecule/k8s (in "k8s", last there), molecule's default scenario and test_security run brokers
 # of their own (own home and ports) beside it. They wait behind tests/aws and the control plane's
 # tests, so that the platform's first `make up` has installed what they install too (apt, the
-# Kafka jars) before they start: a run of CI saw molecule's converge fail in its first minute
-# beside that `make up` (the cause was not kept; the test now prints the failed task).
+# Kafka jars) before they start.
 QUEUE = ("platform", "tests/aws/", "k8s", "tests/e2e/test_molecule.py", "tests/e2e/test_security.py",
          "tests/e2e/test_fresh_host.py")
 
