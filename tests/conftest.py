@@ -1,4 +1,5 @@
 """Shared helpers: run the project's playbooks and read their recap."""
+import json
 import os
 import re
 import socket
@@ -42,6 +43,24 @@ def playbook(name, *extra, check=True):
     return run(["ansible-playbook", name, *extra], check=check)
 
 
+def site(*args, env=None, check=True):
+    """site.yml with the JSON callback: (rc, {task name: [host results]}, stats)."""
+    proc = run(["ansible-playbook", "site.yml", *args], check=False,
+               env_extra={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})})
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON from ansible-playbook {args}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    tasks = {}
+    for play in out["plays"]:
+        for task in play["tasks"]:
+            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+    if check:
+        failed = {n: r for n, rs in tasks.items() for r in rs if r.get("failed")}
+        assert proc.returncode == 0 and not failed, f"site.yml {args} rc={proc.returncode}: {json.dumps(failed)[:4000]}"
+    return proc.returncode, tasks, out["stats"]
+
+
 def recap(output):
     """Per-host counters of the last PLAY RECAP in an ansible-playbook output."""
     hosts = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
@@ -54,6 +73,33 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def free_block(size, start=31000):
+    """A base port such that base..base+size-1 are all free on 127.0.0.1."""
+    for base in range(start, 40000, size):
+        socks = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                socks.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no block of {size} free ports on 127.0.0.1 from {start}")
+
+
+def shutdown_supervisord(home):
+    """Stop the supervisord a test started under a FRAUDSTREAM_HOME of its own, and all it runs."""
+    conf = Path(home) / "supervisor/supervisord.conf"
+    if conf.exists():
+        cache = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
+        subprocess.run([os.path.join(cache, "supervisor-venv/bin/supervisorctl"), "-c", str(conf), "shutdown"],
+                       capture_output=True, timeout=120)
 
 
 def port_open(port, host="127.0.0.1"):

@@ -252,7 +252,8 @@ def test_builder_creates_a_build_context(tmp_path):
     # A Containerfile where podman is on PATH, else (docker) a Dockerfile: the same content.
     containerfile = next(f for f in (context / "Containerfile", context / "Dockerfile") if f.exists()).read_text()
     assert f'ANSIBLE_INSTALL_REFS="{EE["dependencies"]["ansible_core"]["package_pip"]} ' in containerfile
-    for binary in ("kubectl", "helm", "eksctl"):
+    # What roles/eks_cluster's preflight asks for on the controller (aws-iam-authenticator or the AWS CLI).
+    for binary in ("kubectl", "helm", "eksctl", "aws-iam-authenticator"):
         assert f"install -m 0755 {binary}" in containerfile or f"/helm /usr/local/bin/{binary}" in containerfile
     assert _pins((context / "_build/requirements.txt").read_text().splitlines()) == EE_PYTHON
     galaxy = yaml.safe_load((context / "_build/requirements.yml").read_text())

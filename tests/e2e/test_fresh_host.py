@@ -1,9 +1,8 @@
 """--check on a host fraudstream never ran on: an empty FRAUDSTREAM_HOME and download cache of its
 own, so it runs beside the local platform's tests (its own pytest-xdist scope)."""
 import pytest
-from test_targets import site
 
-from conftest import ROOT
+from conftest import ROOT, site
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ molecule.yml passes to each playbook), so its supervisord, broker, Prometheus, A
 workloads never meet the platform's."""
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import run
+from conftest import free_block, run
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
@@ -25,24 +24,6 @@ PORTS = {"kafka_port": 0, "kafka_controller_port": 1, "kafka_jmx_exporter_port":
          "fraud_workloads_producer_port": 5, "fraud_workloads_lag_exporter_port": 6,
          "fraud_workloads_scorer_port": 10}
 BLOCK = 20
-
-
-def free_block(size):
-    """A base port such that base..base+size-1 are all free on 127.0.0.1."""
-    for base in range(31000, 40000, size):
-        socks = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                socks.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError("no block of free ports")
 
 
 @pytest.fixture

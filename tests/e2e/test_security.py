@@ -9,23 +9,38 @@ The whole pipeline with both on (verify, the drill, and a second converge with c
 molecule/default.
 """
 import json
-import os
 import stat
-import subprocess
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
-from conftest import ROOT, free_port, run
+from conftest import ROOT, free_port, run, shutdown_supervisord
 
 pytestmark = pytest.mark.e2e
-CACHE = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
-SUPERVISORCTL = os.path.join(CACHE, "supervisor-venv/bin/supervisorctl")
 # A webhook receiver's token (nothing listens at 127.0.0.1:9: Alertmanager logs each failed delivery).
 WEBHOOK_TOKEN = uuid.uuid4().hex
+
+
+class ArgvWatch(threading.Thread):
+    """Every command line seen on this machine while it runs (/proc/*/cmdline, every 20 ms): what any
+    local user can read. A tool started with a password in its argv shows here."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen, self.done = set(), threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.02):
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    self.seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:  # the process ended
+                    pass
 
 
 @pytest.fixture(scope="module")
@@ -33,25 +48,32 @@ def secured(tmp_path_factory):
     home = tmp_path_factory.mktemp("secured-home")
     port, controller, jmx, prom, am = (free_port() for _ in range(5))
     env = {"FRAUDSTREAM_HOME": str(home)}
+    # The token as a user passes a secret: in a vars file (vaulted in real life), not on the command line.
+    secret_vars = tmp_path_factory.mktemp("secret-vars") / "webhook.yml"
+    secret_vars.touch(mode=0o600)
+    secret_vars.write_text(json.dumps({"monitoring_alertmanager_webhook_credentials": WEBHOOK_TOKEN}))
     extra = ["-e", "fraudstream_kafka_security=true", "-e", f"kafka_port={port}",
              "-e", f"kafka_controller_port={controller}", "-e", f"kafka_jmx_exporter_port={jmx}",
              "-e", "fraudstream_monitoring_security=true", "-e", f"monitoring_prometheus_port={prom}",
              "-e", f"monitoring_alertmanager_port={am}",
              "-e", "monitoring_alertmanager_webhook_url=http://127.0.0.1:9/hooks/fraud",
-             "-e", f"monitoring_alertmanager_webhook_credentials={WEBHOOK_TOKEN}"]
+             "-e", f"@{secret_vars}"]
     cmd = ["ansible-playbook", "-i", "inventories/local", "tests/e2e/secured.yml", *extra]
     try:
-        first = run([*cmd, "-vvv", "--diff"], env_extra=env, timeout=900)
+        argv = ArgvWatch()
+        argv.start()
+        try:
+            first = run([*cmd, "-vvv", "--diff"], env_extra=env, timeout=900)
+        finally:
+            argv.done.set()
         yield {"home": home, "bootstrap": f"127.0.0.1:{port}", "controller": f"127.0.0.1:{controller}",
-               "ca": str(home / "kafka/tls/ca.crt"), "first": first,
+               "ca": str(home / "kafka/tls/ca.crt"), "first": first, "argv": argv.seen,
                "prometheus": f"https://127.0.0.1:{prom}", "alertmanager": f"https://127.0.0.1:{am}",
                "monitoring_ca": str(home / "monitoring-tls/ca.crt"),
                "passwords": {p.name.removeprefix("kafka-"): p.read_text().strip()
                              for p in (home / "secrets").iterdir()}}
     finally:
-        conf = home / "supervisor/supervisord.conf"
-        if conf.exists():  # the supervisord this test started (its own socket), with its broker
-            subprocess.run([SUPERVISORCTL, "-c", str(conf), "shutdown"], capture_output=True, timeout=120)
+        shutdown_supervisord(home)  # the supervisord this test started (its own socket), with its broker
 
 
 def test_monitoring_takes_only_its_login_over_https(secured):
@@ -161,13 +183,16 @@ def test_each_workload_can_do_its_job_and_nothing_else(secured):
 
 
 def test_no_secret_shows_anywhere(secured):
-    """-vvv --diff output, the logs, and every file other users can read: no password in any of them."""
+    """-vvv --diff output, the logs, every file and every process's command line other users can read:
+    no password in any of them."""
     home, secrets = secured["home"], [p for p in secured["passwords"].values() if p]
     assert len(secrets) >= 5, secured["passwords"].keys()
     secrets.append(WEBHOOK_TOKEN)
     output = secured["first"].stdout + secured["first"].stderr
     assert "AnsiballZ_kafka_user.py" in output and "ESTABLISH LOCAL CONNECTION" in output, "-vvv output"
-    texts = {"ansible-playbook -vvv --diff": output}
+    # The broker's storage was formatted with the admin's SCRAM credential, from a file (java @file).
+    assert any("format.args" in cmdline for cmdline in secured["argv"]), "the format's command line was seen"
+    texts = {"ansible-playbook -vvv --diff": output, "a process's command line": "\n".join(secured["argv"])}
     for path in home.rglob("*"):
         if path.is_file():
             mode = path.stat().st_mode
@@ -177,7 +202,10 @@ def test_no_secret_shows_anywhere(secured):
                     path.suffix in ("", ".key", ".pem") or path.name in ("alertmanager.yml", "web-config.yml"):
                 assert not mode & (stat.S_IRWXG | stat.S_IRWXO), f"{path} is {oct(mode)}, not 0600"
     leaks = [where for where, text in texts.items() for secret in secrets if secret in text]
-    assert not leaks, f"a password appears in {leaks}"
+    leaky_argv = [cmdline[:300] for cmdline in secured["argv"] if any(secret in cmdline for secret in secrets)]
+    for secret in secrets:
+        leaky_argv = [cmdline.replace(secret, "<password>") for cmdline in leaky_argv]
+    assert not leaks, f"a password appears in {leaks}; command lines: {leaky_argv}"
     assert not (home / "kafka/server.properties").stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
 
 

@@ -1,30 +1,8 @@
 """The target-neutral skeleton on the local target: tags select sections, --check runs on a converged
 host (on a fresh one: test_fresh_host.py), and settings derived from another follow it."""
-import json
-
-import pytest
 import yaml
 
-from conftest import ROOT, run
-
-JSON = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-
-
-def site(*args, env=None, check=True):
-    """site.yml with the JSON callback: (rc, {task name: [host results]}, stats)."""
-    proc = run(["ansible-playbook", "site.yml", *args], check=False, env_extra={**JSON, **(env or {})})
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        pytest.fail(f"no JSON from ansible-playbook {args}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    tasks = {}
-    for play in out["plays"]:
-        for task in play["tasks"]:
-            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
-    if check:
-        failed = {n: r for n, rs in tasks.items() for r in rs if r.get("failed")}
-        assert proc.returncode == 0 and not failed, f"site.yml {args} rc={proc.returncode}: {json.dumps(failed)[:4000]}"
-    return proc.returncode, tasks, out["stats"]
+from conftest import ROOT, site
 
 
 def ran(tasks):

@@ -1,12 +1,14 @@
 """`molecule test --scenario-name k8s`: the kubernetes target on a real API server.
 
-destroy (teardown on an empty cluster), syntax, create, check (site.yml --check on the fresh
-cluster), converge = site.yml with inventories/k8s,
-idempotence (changed=0), verify (objects and spec, Deployments Available, playbooks/verify.yml,
-then the FraudConsumerDown drill), destroy (teardown.yml, which fails if anything labelled
-fraudstream is left). For the drill this module runs a real Prometheus that scrapes the harness's
-kube-state-metrics and loads the rules from the cluster's PrometheusRules, and a real Alertmanager.
+destroy (teardown on an empty cluster), then the scenario at -vvv: syntax, create, check
+(site.yml --check on the fresh cluster), converge = site.yml with inventories/k8s, idempotence
+(changed=0), verify (objects and spec, Deployments Available, playbooks/verify.yml, then the
+FraudConsumerDown drill); then, once the test has read the passwords converge generated, destroy
+(teardown.yml, which fails if anything labelled fraudstream is left). For the drill this module runs
+a real Prometheus that scrapes the harness's kube-state-metrics and loads the rules from the
+cluster's PrometheusRules, and a real Alertmanager.
 """
+import base64
 import os
 import re
 import subprocess
@@ -17,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from conftest import ROOT, free_port, run
+from conftest import ROOT, free_port, run, shutdown_supervisord
 
 pytestmark = pytest.mark.e2e
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
@@ -25,7 +27,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
 _OFFSET = int(os.environ.get("FRAUDSTREAM_K8S_PORT_OFFSET", "0"))
 PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190 + _OFFSET, 19193 + _OFFSET
 CRDS = Path(os.environ.get("FRAUDSTREAM_CRDS") or ROOT.parent / "shared/crds")
-CACHE = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,7 @@ def standin_kafka(tmp_path_factory):
             env_extra={"FRAUDSTREAM_HOME": str(home)}, timeout=900)
         yield f"127.0.0.1:{port}"
     finally:
-        conf = home / "supervisor/supervisord.conf"
-        if conf.exists():
-            subprocess.run([os.path.join(CACHE, "supervisor-venv/bin/supervisorctl"), "-c", str(conf), "shutdown"],
-                           capture_output=True, timeout=120)
+        shutdown_supervisord(home)
 
 
 def serve(argv, log: Path, health: str) -> subprocess.Popen:
@@ -94,21 +92,63 @@ scrape_configs:
         proc.wait(timeout=30)
 
 
+def molecule(command, env, *args, timeout=2400, check=True):
+    """molecule <command> --scenario-name k8s; its output without colour. check: it passed."""
+    proc = run(["molecule", command, "--scenario-name", "k8s", *args], timeout=timeout, check=False, env_extra=env)
+    out = ANSI.sub("", proc.stdout + proc.stderr)
+    if check:  # on failure, show the first failed task (rescued ones print "fatal:" too)
+        failure = next((m.start() for m in re.finditer(r"fatal: |\[ERROR\]", out)), len(out))
+        assert proc.returncode == 0, out[max(0, failure - 3000):failure + 5000]
+    return out
+
+
+def kafka_passwords(cluster):
+    """The SCRAM passwords converge chose (generated here: the scenario sets none), from their Secrets."""
+    found = {}
+    for user in ("admin", "producer", "scorer"):
+        secret = cluster.get("secret", "-n", "kafka", f"fraudstream-kafka-{user}")
+        found[user] = base64.b64decode(secret["data"]["password"]).decode()
+    return found
+
+
+def everything_but_secrets(cluster):
+    """Every object of the fraudstream namespaces but the Secrets, as JSON text."""
+    kinds = cluster.kubectl("api-resources", "--namespaced=true", "--verbs=list", "-o", "name").stdout.split()
+    kinds = ",".join(k for k in kinds if k not in ("secrets",))
+    return {ns: cluster.kubectl("get", kinds, "-n", ns, "-o", "json", "--ignore-not-found").stdout
+            for ns in ("kafka", "monitoring", "fraud")}
+
+
 def test_molecule_k8s_scenario(standin_kafka, k8s_cluster, drill_monitoring):
-    """Topics are made by kafka_topic against the stand-in broker (no Kafka pod runs on kwok)."""
+    """Topics are made by kafka_topic against the stand-in broker (no Kafka pod runs on kwok).
+
+    The scenario runs at -vvv, and is destroyed only after this test has read the passwords it
+    generated: they must appear neither in the output nor in any object of the cluster but their Secrets."""
     if not CRDS.is_dir():
         pytest.skip(f"no CRD schemas at {CRDS} (../shared/crds beside the clone, or FRAUDSTREAM_CRDS)")
     path = f"{k8s_cluster.bin_dir}{os.pathsep}{os.environ['PATH']}" if k8s_cluster.bin_dir else os.environ["PATH"]
-    proc = run(["molecule", "test", "--scenario-name", "k8s"], timeout=2400, check=False,
-               env_extra={"KUBECONFIG": str(k8s_cluster.kubeconfig), "FRAUDSTREAM_CRDS": str(CRDS.resolve()),
-                          "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", "FRAUDSTREAM_STANDIN_KAFKA": standin_kafka,
-                          **drill_monitoring})
-    out = ANSI.sub("", proc.stdout + proc.stderr)
-    failure = next((m.start() for m in re.finditer(r"fatal: |\[ERROR\]", out)), len(out))
-    assert proc.returncode == 0, out[max(0, failure - 3000):failure + 5000]
-    assert re.search(r"k8s\s*: actions=8\s+successful=8\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
+    env = {"KUBECONFIG": str(k8s_cluster.kubeconfig), "FRAUDSTREAM_CRDS": str(CRDS.resolve()),
+           "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{path}", "FRAUDSTREAM_STANDIN_KAFKA": standin_kafka,
+           **drill_monitoring}
+    empty = " ".join(molecule("destroy", env).split())
+    assert "nothing labelled fraudstream" in empty, "teardown on a cluster without fraudstream passes"
+    try:
+        out = molecule("test", {**env, "ANSIBLE_VERBOSITY": "3"}, "--destroy", "never")
+        passwords, objects = kafka_passwords(k8s_cluster), everything_but_secrets(k8s_cluster)
+    finally:
+        gone = molecule("destroy", env, check=False)
+    # The sequence's two destroy actions are skipped (--destroy never) and counted in neither column:
+    # the calls around it run them.
+    assert re.search(r"k8s\s*: actions=8\s+successful=6\s+disabled=0\s+skipped=0\s+missing=0\s+failed=0", out), \
         out[-3000:]
     flat = " ".join(out.split())
     assert "FraudConsumerDown pending" in flat and "FraudConsumerDown firing (in Alertmanager)" in flat, \
         "the drill saw the alert go pending, then fire and reach Alertmanager"
-    assert "nothing labelled fraudstream" in flat, "teardown proved that nothing is left"
+    assert "nothing labelled fraudstream" in " ".join(gone.split()), f"teardown proved that nothing is left:\n{gone[-3000:]}"
+    # The leak test of the kubernetes path (tests/e2e/test_security.py has the local one).
+    assert "AnsiballZ_k8s.py" in out and "ESTABLISH LOCAL CONNECTION" in out, "the scenario ran at -vvv"
+    assert len(set(passwords.values())) == 3 and min(map(len, passwords.values())) >= 24, "generated passwords"
+    secrets = {**passwords, "grafana": "molecule-k8s-only"}  # the scenario's vars/test.yml
+    leaks = [f"{who} in {where}" for who, secret in secrets.items()
+             for where, text in {"molecule test -vvv": out, **objects}.items() if secret in text]
+    assert not leaks, f"a password appears outside its Secret: {leaks}"
