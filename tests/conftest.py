@@ -23,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "k8s"))
 from k8s_harness import Cluster, external_cluster, local_cluster  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# The download cache the roles share (Kafka, the supervisor venv): FRAUDSTREAM_CACHE, as in the inventory.
+CACHE = Path(os.environ.get("FRAUDSTREAM_CACHE") or Path.home() / ".cache/fraudstream")
+SUPERVISORCTL = str(CACHE / "supervisor-venv/bin/supervisorctl")
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)", re.M)
@@ -97,9 +100,7 @@ def shutdown_supervisord(home):
     """Stop the supervisord a test started under a FRAUDSTREAM_HOME of its own, and all it runs."""
     conf = Path(home) / "supervisor/supervisord.conf"
     if conf.exists():
-        cache = os.environ.get("FRAUDSTREAM_CACHE") or os.path.expanduser("~/.cache/fraudstream")
-        subprocess.run([os.path.join(cache, "supervisor-venv/bin/supervisorctl"), "-c", str(conf), "shutdown"],
-                       capture_output=True, timeout=120)
+        subprocess.run([SUPERVISORCTL, "-c", str(conf), "shutdown"], capture_output=True, timeout=120)
 
 
 def port_open(port, host="127.0.0.1"):

@@ -8,7 +8,7 @@ import time
 import requests
 from kafka import KafkaConsumer, TopicPartition
 
-from conftest import BOOTSTRAP, FRAUDSTREAM, ROOT, run
+from conftest import BOOTSTRAP, FRAUDSTREAM, ROOT, SUPERVISORCTL, run
 
 LOGS = ROOT / "out/logs"
 
@@ -91,5 +91,4 @@ def metric(port, name, *where):
 def supervisorctl(*args):
     """Drive the platform's own supervisord (roles/local_services)."""
     home = os.environ.get("FRAUDSTREAM_HOME", os.path.expanduser("~/.local/share/fraudstream"))
-    cache = os.environ.get("FRAUDSTREAM_CACHE", os.path.expanduser("~/.cache/fraudstream"))
-    return run([f"{cache}/supervisor-venv/bin/supervisorctl", "-c", f"{home}/supervisor/supervisord.conf", *args])
+    return run([SUPERVISORCTL, "-c", f"{home}/supervisor/supervisord.conf", *args])

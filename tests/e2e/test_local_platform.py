@@ -13,7 +13,7 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from conftest import playbook, port_open, recap, run
+from conftest import CACHE, SUPERVISORCTL, playbook, port_open, recap, run
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +26,6 @@ PORTS = {"kafka": 9092, "kafka controller": 9095, "kafka jmx exporter": 7071,
 PROGRAMS = ("kafka", "prometheus", "alertmanager", "fraud-producer", "fraud-consumer:fraud-consumer-0",
             "fraud-lag-exporter")
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
-CACHE = Path(os.environ.get("FRAUDSTREAM_CACHE", Path.home() / ".cache/fraudstream"))
-SUPERVISORCTL = [str(CACHE / "supervisor-venv/bin/supervisorctl"), "-c", str(HOME / "supervisor/supervisord.conf")]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def prom_query(expr):
 
 
 def program_pid(name):
-    return run([*SUPERVISORCTL, "pid", name]).stdout.strip()
+    return run([SUPERVISORCTL, "-c", str(HOME / "supervisor/supervisord.conf"), "pid", name]).stdout.strip()
 
 
 def test_make_up_converges_and_verifies(first_up):

@@ -36,11 +36,10 @@ def short_tmp():
 
 
 def test_molecule_default_scenario(short_tmp):
-    tmp_path = short_tmp
     base = free_block(BLOCK)
-    extra = tmp_path / "ports.yml"
+    extra = short_tmp / "ports.yml"
     extra.write_text(yaml.safe_dump({name: base + offset for name, offset in PORTS.items()}))
-    env = {"FRAUDSTREAM_HOME": str(tmp_path / "home"), "FRAUDSTREAM_MOLECULE_EXTRA_VARS": f"@{extra}"}
+    env = {"FRAUDSTREAM_HOME": str(short_tmp / "home"), "FRAUDSTREAM_MOLECULE_EXTRA_VARS": f"@{extra}"}
     proc = run(["molecule", "test", "--scenario-name", "default"], timeout=2400, env_extra=env, check=False)
     out = ANSI.sub("", proc.stdout + proc.stderr)
     # On failure, show the first failed task (rescued or ignored ones print "fatal:" too).
@@ -50,5 +49,5 @@ def test_molecule_default_scenario(short_tmp):
     assert "FraudConsumerDown firing" in " ".join(out.split()), "the drill ran in verify and saw the alert fire"
     prometheus = f"127.0.0.1:{base + PORTS['monitoring_prometheus_port']}"
     assert prometheus in out, f"verify checked the scenario's own Prometheus at {prometheus}"
-    leftovers = [p for p in (tmp_path / "home").rglob("*") if p.is_file()] if (tmp_path / "home").exists() else []
+    leftovers = [p for p in (short_tmp / "home").rglob("*") if p.is_file()] if (short_tmp / "home").exists() else []
     assert not leftovers, f"destroy left files in the scenario's home: {leftovers[:10]}"

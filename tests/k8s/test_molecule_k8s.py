@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
+import yaml
 
 from conftest import ROOT, free_port, run, shutdown_supervisord
 
@@ -27,6 +28,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\")
 _OFFSET = int(os.environ.get("FRAUDSTREAM_K8S_PORT_OFFSET", "0"))
 PROMETHEUS_PORT, ALERTMANAGER_PORT = 19190 + _OFFSET, 19193 + _OFFSET
 CRDS = Path(os.environ.get("FRAUDSTREAM_CRDS") or ROOT.parent / "shared/crds")
+# The namespaces the scenario deploys to (fraudstream_namespaces of inventories/k8s).
+NAMESPACES = yaml.safe_load((ROOT / "inventories/k8s/group_vars/all.yml").read_text())["fraudstream_namespaces"]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +109,7 @@ def kafka_passwords(cluster):
     """The SCRAM passwords converge chose (generated here: the scenario sets none), from their Secrets."""
     found = {}
     for user in ("admin", "producer", "scorer"):
-        secret = cluster.get("secret", "-n", "kafka", f"fraudstream-kafka-{user}")
+        secret = cluster.get("secret", "-n", NAMESPACES["kafka"], f"fraudstream-kafka-{user}")
         found[user] = base64.b64decode(secret["data"]["password"]).decode()
     return found
 
@@ -114,9 +117,9 @@ def kafka_passwords(cluster):
 def everything_but_secrets(cluster):
     """Every object of the fraudstream namespaces but the Secrets, as JSON text."""
     kinds = cluster.kubectl("api-resources", "--namespaced=true", "--verbs=list", "-o", "name").stdout.split()
-    kinds = ",".join(k for k in kinds if k not in ("secrets",))
+    kinds = ",".join(k for k in kinds if k != "secrets")
     return {ns: cluster.kubectl("get", kinds, "-n", ns, "-o", "json", "--ignore-not-found").stdout
-            for ns in ("kafka", "monitoring", "fraud")}
+            for ns in NAMESPACES.values()}
 
 
 def test_molecule_k8s_scenario(standin_kafka, k8s_cluster, drill_monitoring):
