@@ -56,6 +56,36 @@ def test_broker_restart_mid_stream_loses_nothing(topics, model):
         stop(proc)
 
 
+def test_a_scorer_started_before_the_broker_waits_for_it(topics, model):
+    """Start-up order is not a crash: a scorer whose broker is down waits, unready and saying why,
+    and scores everything once the broker is back."""
+    n, port = 3000, 18241
+    supervisorctl("stop", "kafka")
+    try:
+        proc = scorer(topics, model, port, f"g-{topics['scores']}")
+        reason, deadline = "", time.monotonic() + 60
+        while "waiting for Kafka" not in reason and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                reason = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).text
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        time.sleep(12)  # past the first librdkafka timeouts (10 s)
+        alive = proc.poll() is None
+    finally:
+        supervisorctl("start", "kafka")
+    try:
+        assert alive, f"the scorer died waiting for the broker:\n{(LOGS / f'scorer-{port}.log').read_text()[-3000:]}"
+        assert reason.startswith("not ready: waiting for Kafka"), reason
+        producer = produce(topics, n, 18240)
+        assert producer.wait(timeout=240) == 0, producer.stderr.read().decode()[-2000:]
+        ids = scored_ids(topics, n)
+        report("scorer_before_broker", produced=n, lost=n - len(set(ids)), scorer_alive=proc.poll() is None)
+        assert len(set(ids)) == n and proc.poll() is None
+    finally:
+        stop(proc)
+
+
 def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
     n, batch = 20000, 200
     producer = produce(topics, n, 18202)

@@ -34,7 +34,7 @@ from .ledger import Ledger, Pending, TopicPartition, dlq_reason
 from .model import Artifact
 from .schema import decode, decode_label
 from .sink import DeliveryFailed, Refused, Sink
-from .source import EndOffsets, Source
+from .source import EndOffsets, Source, patiently
 from .state import EVENT, LABEL, TX, Replica, apply_events, changelog_record
 
 log = logging.getLogger("fraudstream.score")
@@ -114,7 +114,7 @@ class Scorer:
         self.history = History(cfg.label_delay_days)
         self.customers: dict[int, Customers] = {}  # per owned transactions partition
         self.ledger = Ledger()
-        self.replica = Replica(kafka, topics.changelog, self.history) if topics.changelog else None
+        self.replica = Replica(kafka, topics.changelog, self.history, self._waiting) if topics.changelog else None
         # Range assignment gives a member the same partition numbers of both topics: a card's
         # labels reach the scorer that scored its transactions (online precision).
         self.consumer = Source(kafka, group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
@@ -136,8 +136,13 @@ class Scorer:
             self._check_partitions()
         MODEL.labels(artifact.version, f"{artifact.threshold:.6f}").set(1)
 
+    def _waiting(self, reason: str) -> None:
+        """Start-up waits for a broker that cannot answer yet (source.patiently): not ready, and why."""
+        self.health.set_ready(False, reason)
+
     def _check_partitions(self) -> None:
-        counts = {t: len(self.consumer.partitions_for_topic(t) or ())
+        counts = {t: len(patiently(lambda t=t: self.consumer.partitions_for_topic(t), f"metadata of {t}",
+                                   self._waiting) or ())
                   for t in (self.topics.transactions, self.topics.labels)}
         for topic, n in counts.items():
             if n != len(self.replica.partitions):
@@ -147,7 +152,7 @@ class Scorer:
     # -- state ----------------------------------------------------------------------------------
     def restore_replica(self) -> None:
         self.health.set_ready(False, "restoring the shared state from the changelog")
-        events, seconds = self.replica.restore()
+        events, seconds = patiently(self.replica.restore, "restoring the changelog", self._waiting)
         RESTORE_SECONDS.labels("history").set(seconds)
         RESTORED.labels("history").inc(events)
         log.info("history restored: %d events in %.2fs", events, seconds)

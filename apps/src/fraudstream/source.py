@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -201,3 +202,34 @@ class EndOffsets:
 
     def close(self) -> bool:
         return close_within(self.consumer.close, 5, "the end-offsets reader")
+
+
+# librdkafka's codes for "no broker answered (yet)": a broker that starts after us, or restarts.
+UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
+               KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION}
+
+
+def transient(exc: Exception) -> bool:
+    """A Kafka call that may succeed if tried again: the broker is unreachable or not ready yet."""
+    if isinstance(exc, TimeoutError):
+        return True
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and (err.code() in UNREACHABLE or err.retriable())
+
+
+def patiently(call: Callable, what: str, on_wait: Callable[[str], None] = lambda _: None,
+              patience: float = 300, sleep: Callable[[float], None] = time.sleep):
+    """call(), tried again while Kafka cannot answer it, logged and reported to on_wait(reason)
+    meanwhile; anything else, or still no answer after `patience` seconds, is raised."""
+    deadline, delay = time.monotonic() + patience, 1.0
+    while True:
+        try:
+            return call()
+        except (KafkaException, TimeoutError) as exc:
+            if not transient(exc) or time.monotonic() + delay > deadline:
+                raise
+            reason = f"waiting for Kafka ({what}): {exc}"
+            on_wait(reason)
+            log.warning("%s; trying again in %.0f s", reason, delay)
+            sleep(delay)
+            delay = min(delay * 2, 15)

@@ -32,7 +32,7 @@ from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
 from .schema import EPOCH
 from .sink import librdkafka_options
-from .source import close_within
+from .source import close_within, patiently
 
 log = logging.getLogger("fraudstream.state")
 INVALID = Counter("fraudstream_scorer_changelog_invalid", "Changelog records skipped: not written by a scorer")
@@ -82,12 +82,14 @@ def unseen(events: np.ndarray, done: int) -> np.ndarray:
     return events
 
 
-def check_retention(kafka: KafkaConfig, topic: str) -> None:
+def check_retention(kafka: KafkaConfig, topic: str, on_wait=lambda _: None) -> None:
     """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
     admin = AdminClient(librdkafka_options(kafka))
     resource = ConfigResource(ResourceType.TOPIC, topic)
     try:
-        entries = admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
+        entries = patiently(
+            lambda: admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT),
+            f"configuration of {topic}", on_wait)
     except KafkaException as exc:
         if exc.args[0].code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
             raise SystemExit(f"user {kafka.sasl_username or 'ANONYMOUS'} may not read the configuration of the "
@@ -107,7 +109,7 @@ class Replica:
     Reads with librdkafka, assigned partitions and no group (nothing is committed).
     """
 
-    def __init__(self, kafka: KafkaConfig, topic: str, history: History):
+    def __init__(self, kafka: KafkaConfig, topic: str, history: History, on_wait=lambda _: None):
         self.history, self.topic = history, topic
         self.keep = history.delay + (WINDOWS[-1] + 1) * DAY  # event time a restore must cover
         self.consumer = Consumer(librdkafka_options(kafka) | {
@@ -117,12 +119,12 @@ class Replica:
             # A quiet changelog is fetched ten times a second, not once per record: the state it
             # carries is needed a label delay (7 days of event time) later.
             "fetch.min.bytes": 64 << 10, "fetch.wait.max.ms": 100, "error_cb": lambda err: log.warning("kafka: %s", err)})
-        found = self.consumer.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
+        found = patiently(lambda: self._metadata(topic), f"metadata of {topic}", on_wait)
         if found is None or found.error is not None or not found.partitions:
             raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
                              "the transactions topic (fraud_workloads_topics), or set --changelog '' for one "
                              "in-memory scorer")
-        check_retention(kafka, topic)
+        check_retention(kafka, topic, on_wait)
         self.partitions = sorted(found.partitions)
         keys = [(kind, p) for kind in (TX, LABEL) for p in self.partitions]
         self.done = dict.fromkeys(keys, -1)  # highest source offset applied
@@ -131,6 +133,12 @@ class Replica:
         self.next: dict[int, int] = {}  # next changelog offset to read, per partition
         self.applied = 0
         self._evicted = -math.inf
+
+    def _metadata(self, topic: str):
+        found = self.consumer.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
+        if found is not None and found.error is not None and found.error.retriable():
+            raise KafkaException(found.error)  # a leader not elected yet: ask again
+        return found
 
     # -- reading ------------------------------------------------------------------------------
     def ends(self) -> dict[int, int]:
