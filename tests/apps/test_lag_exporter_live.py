@@ -1,7 +1,6 @@
 """`fraudstream lag-exporter` on the real broker: kafka_exporter's lag metrics for a fresh group and
 topic, from "nothing committed" (lag counted from the log start) to "all committed" (lag 0), without
 ever joining the group it measures."""
-import socket
 import subprocess
 import time
 
@@ -12,15 +11,9 @@ from confluent_kafka.admin import AdminClient
 from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import BOOTSTRAP, FRAUDSTREAM, create_topics, delete_topics, topic_names
+from conftest import BOOTSTRAP, FRAUDSTREAM, create_topics, delete_topics, free_port, topic_names
 
 PARTITIONS, PER_PARTITION = 3, 10
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def scrape(url):

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -28,7 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import CACHE, ROOT, free_port, port_open
+
 ADMIN_PASSWORD = "adm1n-" + uuid.uuid4().hex[:12]
 NOACL_PASSWORD = "n0acl-" + uuid.uuid4().hex[:12]
 WRONG_PASSWORD = "wr0ng-" + uuid.uuid4().hex[:12]
@@ -40,20 +40,7 @@ def kafka_libs():
     if os.environ.get("FRAUDSTREAM_KAFKA_LIBS"):
         return Path(os.environ["FRAUDSTREAM_KAFKA_LIBS"])
     version = yaml.safe_load((ROOT / "roles/kafka/defaults/main/main.yml").read_text())["kafka_version"]
-    cache = Path(os.environ.get("FRAUDSTREAM_CACHE") or Path.home() / ".cache/fraudstream")
-    return cache / f"kafka-{version}" / "libs"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port):
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return CACHE / f"kafka-{version}" / "libs"
 
 
 # -- certificates --------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ ConfigMaps' environment and the same args. Host networking reaches the local pla
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -21,7 +20,7 @@ import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka_helpers import read_all
 
-from conftest import BOOTSTRAP, ROOT, TOPIC_KINDS, create_topics, delete_topics, recap, topic_names
+from conftest import BOOTSTRAP, ROOT, TOPIC_KINDS, create_topics, delete_topics, free_port, recap, topic_names
 
 HOME = Path(os.environ.get("FRAUDSTREAM_HOME", Path.home() / ".local/share/fraudstream"))
 DIGEST_FILE = HOME / "images/apps-image.yml"
@@ -64,12 +63,6 @@ def built(tmp_path_factory):
 
 def inspect(ref):
     return json.loads(sh("podman", "image", "inspect", ref).stdout)[0]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_second_build_is_a_cache_hit(built):
