@@ -102,14 +102,15 @@ def test_rules_loaded_and_alertmanager_connected(first_up):
 
 
 def test_config_change_reloads_prometheus_without_restart(first_up):
+    # site.yml's platform play alone (the workloads and verification are site.yml's other plays).
     pid = program_pid("prometheus")
-    changed = playbook("site.yml", "-e", "monitoring_prometheus_scrape_interval=7s")
+    changed = playbook("playbooks/platform.yml", "-e", "monitoring_prometheus_scrape_interval=7s")
     assert recap(changed.stdout)["localhost"]["changed"] >= 1
     assert "RUNNING HANDLER [monitoring : Reload prometheus]" in changed.stdout
     config = requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
     assert "scrape_interval: 7s" in config
     assert program_pid("prometheus") == pid, "prometheus was restarted instead of reloaded"
-    restored = playbook("site.yml")
+    restored = playbook("playbooks/platform.yml")
     assert "scrape_interval: 10s" in requests.get(f"{PROMETHEUS}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
     assert recap(restored.stdout)["localhost"]["failed"] == 0
 
