@@ -202,3 +202,13 @@ def group_offsets(group, timeout=120):
             if time.monotonic() > deadline:
                 raise
             time.sleep(2)
+
+
+@pytest.mark.parametrize("missing, port", [("transactions", 18251), ("changelog", 18252)])
+def test_a_missing_topic_stops_the_scorer_with_its_name(topics, model, missing, port):
+    """Not a wait: a topic that does not exist is a deployment error, named at once."""
+    absent = {**topics, missing: f"{topics[missing]}-absent"}
+    proc = scorer(absent, model, port, f"g-{topics['scores']}")
+    rc = proc.wait(timeout=120)
+    log = (LOGS / f"scorer-{port}.log").read_text()
+    assert rc != 0 and f"topic '{absent[missing]}' does not exist" in log, log[-2000:]

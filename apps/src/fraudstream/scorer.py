@@ -145,6 +145,9 @@ class Scorer:
                                    self._waiting) or ())
                   for t in (self.topics.transactions, self.topics.labels)}
         for topic, n in counts.items():
+            if n == 0:
+                raise SystemExit(f"topic {topic!r} does not exist: create it with as many partitions as the "
+                                 f"changelog {self.topics.changelog} ({len(self.replica.partitions)}; fraud_workloads_topics)")
             if n != len(self.replica.partitions):
                 raise SystemExit(f"{topic} has {n} partitions but the changelog {self.topics.changelog} has "
                                  f"{len(self.replica.partitions)}: give them the same count (fraud_workloads_topics)")
