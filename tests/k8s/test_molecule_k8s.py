@@ -1,10 +1,9 @@
-"""`molecule test --scenario-name k8s`: the kubernetes target on a real API server.
+"""molecule/k8s, its test sequence a step per call: the kubernetes target on a real API server.
 
-destroy (teardown on an empty cluster), then the scenario's steps one by one (check and converge at
--vvv): syntax, create, check (site.yml --check on the fresh cluster), converge = site.yml with
-inventories/k8s, idempotence
-(changed=0), verify (objects and spec, Deployments Available, playbooks/verify.yml, then the
-FraudConsumerDown drill); then, once the test has read the passwords converge generated, destroy
+destroy (teardown on an empty cluster), then syntax, create, check (site.yml --check on the fresh
+cluster), converge = site.yml with inventories/k8s, idempotence (changed=0), verify (objects and
+spec, Deployments Available, playbooks/verify.yml, then the FraudConsumerDown drill), check and
+converge at -vvv; then, once the test has read the passwords converge generated, destroy
 (teardown.yml, which fails if anything labelled fraudstream is left). For the drill this module runs
 a real Prometheus that scrapes the harness's kube-state-metrics and loads the rules from the
 cluster's PrometheusRules, and a real Alertmanager.
