@@ -7,6 +7,8 @@ import time
 
 import requests
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from conftest import BOOTSTRAP, FRAUDSTREAM, ROOT, SUPERVISORCTL, run
 
@@ -92,3 +94,18 @@ def supervisorctl(*args):
     """Drive the platform's own supervisord (roles/local_services)."""
     home = os.environ.get("FRAUDSTREAM_HOME", os.path.expanduser("~/.local/share/fraudstream"))
     return run([SUPERVISORCTL, "-c", f"{home}/supervisor/supervisord.conf", *args])
+
+
+def group_offsets(group, timeout=120):
+    """{transactions partition: committed offset} of a group, once the broker answers again."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+            offsets = admin.list_group_offsets({group: None})[group]
+            admin.close()
+            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic.endswith("-transactions")}
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)

@@ -7,7 +7,7 @@ import pytest
 import requests
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
-from kafka_helpers import BOOTSTRAP, metric, produce, read_all, scorer, stop
+from kafka_helpers import BOOTSTRAP, group_offsets, metric, produce, read_all, read_to_end, scorer, stop
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +76,8 @@ def test_poison_goes_to_the_dlq_and_scoring_goes_on(topics, model):
 
 
 def test_sigkill_mid_stream_loses_nothing(topics, model):
+    """At-least-once across a SIGKILL: nothing is lost, and only what the killed scorer had scored
+    past its committed offsets is scored again (how much that is depends on the machine's speed)."""
     n = 20000
     producer = produce(topics, n, 18103)
     group = f"g-{topics['scores']}"
@@ -88,16 +90,22 @@ def test_sigkill_mid_stream_loses_nothing(topics, model):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert producer.wait(timeout=180) == 0
+    committed = group_offsets(group)
+    source = {json.loads(r.value)["tx_id"]: (r.partition, r.offset) for r in read_all(topics["transactions"], expect=n)}
+    before = read_to_end(topics["scores"])
+    scored_before = {json.loads(r.value)["tx_id"] for r in before}
+    uncommitted = {tx for tx in scored_before if source[tx][1] >= committed.get(source[tx][0], 0)}
+    ends = {}
+    for r in before:
+        ends[r.partition] = max(ends.get(r.partition, -1), r.offset)
     restarted = scorer(topics, model, 18105, group)
     try:
         scores = read_all(topics["scores"], expect=n, timeout=180)
-        ids = [json.loads(r.value)["tx_id"] for r in scores]
-        missing = n - len(set(ids))
-        duplicates = len(ids) - len(set(ids))
-        print(f"SIGKILL run: {n} produced, {missing} lost, {duplicates} scored twice")
-        assert missing == 0
-        # At-least-once: only the uncommitted batches are scored again (max-poll-records 200 per batch,
-        # a few batches in flight per partition).
-        assert duplicates <= 3 * 200 * 3
+        ids = {json.loads(r.value)["tx_id"] for r in scores}
+        again = {json.loads(r.value)["tx_id"] for r in scores if r.offset > ends.get(r.partition, -1)} & scored_before
+        print(f"SIGKILL run: {n} produced, {n - len(ids)} lost, {len(again)} scored again "
+              f"({len(uncommitted)} scored past the committed offsets at the kill)")
+        assert n - len(ids) == 0
+        assert again <= uncommitted, f"{len(again - uncommitted)} transactions behind the committed offsets scored again"
     finally:
         stop(restarted)

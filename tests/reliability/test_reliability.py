@@ -10,11 +10,10 @@ import time
 import pytest
 import requests
 from kafka import KafkaProducer
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
 from kafka_helpers import (
     BOOTSTRAP,
     LOGS,
+    group_offsets,
     metric,
     produce,
     read_all,
@@ -187,21 +186,6 @@ def test_sigterm_during_a_broker_outage_commits_nothing_unacknowledged(topics, m
                            f"log: {(LOGS / 'scorer-18222.log').read_text()[-3000:]}")
     finally:
         stop(last)
-
-
-def group_offsets(group, timeout=120):
-    """{transactions partition: committed offset} of a group, once the broker answers again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-            offsets = admin.list_group_offsets({group: None})[group]
-            admin.close()
-            return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic.endswith("-transactions")}
-        except KafkaError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2)
 
 
 @pytest.mark.parametrize("missing, port", [("transactions", 18251), ("changelog", 18252)])
