@@ -96,6 +96,19 @@ def supervisorctl(*args):
     return run([SUPERVISORCTL, "-c", f"{home}/supervisor/supervisord.conf", *args])
 
 
+def source_positions(topic, n):
+    """{tx_id: (partition, offset)} of the n transactions in a topic."""
+    return {json.loads(r.value)["tx_id"]: (r.partition, r.offset) for r in read_all(topic, expect=n)}
+
+
+def scored_past_commits(scores_topic, group, source):
+    """tx ids scored so far whose transaction lies at or past the group's committed offset: what
+    at-least-once may score again if the scorer dies now (read after it died)."""
+    committed = group_offsets(group)
+    scored = {json.loads(r.value)["tx_id"] for r in read_to_end(scores_topic)}
+    return {tx for tx in scored if source[tx][1] >= committed.get(source[tx][0], 0)}
+
+
 def group_offsets(group, timeout=120):
     """{transactions partition: committed offset} of a group, once the broker answers again."""
     deadline = time.monotonic() + timeout

@@ -2,7 +2,7 @@
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from fraudstream.source import patiently, transient
+from fraudstream.source import patiently, topic_metadata, transient
 
 
 def failing(*errors):
@@ -50,3 +50,34 @@ def test_gives_up_after_its_patience():
     with pytest.raises(KafkaException):
         patiently(call, "x", sleep=lambda _: None, patience=0.5)
     assert len(calls) == 1  # the next try would have come after the deadline
+
+
+@pytest.mark.parametrize("code", [KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                                  KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NOT_COORDINATOR])
+def test_a_broker_not_ready_yet_is_waited_for_though_librdkafka_did_not_mark_it_retriable(code):
+    """Seen live: get_watermark_offsets raised an unmarked NOT_LEADER_FOR_PARTITION while a
+    restarted broker took its partitions back, and the scorer died."""
+    error = KafkaError(code, "not ready")
+    assert not error.retriable()
+    call, calls = failing(KafkaException(error))
+    assert patiently(call, "x", sleep=lambda _: None) == "ok" and len(calls) == 2
+
+
+class Metadata:
+    """What list_topics() returns for one topic."""
+
+    def __init__(self, topic, error=None, partitions=(0, 1)):
+        self.topics = {topic: type("T", (), {"error": error, "partitions": dict.fromkeys(partitions)})()}
+
+    def list_topics(self, topic, timeout):
+        return self
+
+
+def test_topic_metadata_tells_missing_from_not_ready_from_forbidden():
+    assert topic_metadata(Metadata("t"), "t").partitions == {0: None, 1: None}
+    assert topic_metadata(Metadata("t", KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART)), "t") is None
+    with pytest.raises(KafkaException) as raised:
+        topic_metadata(Metadata("t", KafkaError(KafkaError.LEADER_NOT_AVAILABLE)), "t")
+    assert transient(raised.value)
+    with pytest.raises(SystemExit, match="Describe on it"):
+        topic_metadata(Metadata("t", KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)), "t")

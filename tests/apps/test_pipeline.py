@@ -7,7 +7,17 @@ import pytest
 import requests
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
-from kafka_helpers import BOOTSTRAP, group_offsets, metric, produce, read_all, read_to_end, scorer, stop
+from kafka_helpers import (
+    BOOTSTRAP,
+    metric,
+    produce,
+    read_all,
+    read_to_end,
+    scored_past_commits,
+    scorer,
+    source_positions,
+    stop,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -90,11 +100,9 @@ def test_sigkill_mid_stream_loses_nothing(topics, model):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert producer.wait(timeout=180) == 0
-    committed = group_offsets(group)
-    source = {json.loads(r.value)["tx_id"]: (r.partition, r.offset) for r in read_all(topics["transactions"], expect=n)}
+    uncommitted = scored_past_commits(topics["scores"], group, source_positions(topics["transactions"], n))
     before = read_to_end(topics["scores"])
     scored_before = {json.loads(r.value)["tx_id"] for r in before}
-    uncommitted = {tx for tx in scored_before if source[tx][1] >= committed.get(source[tx][0], 0)}
     ends = {}
     for r in before:
         ends[r.partition] = max(ends.get(r.partition, -1), r.offset)

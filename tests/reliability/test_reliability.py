@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 
 import pytest
 import requests
@@ -19,7 +20,9 @@ from kafka_helpers import (
     read_all,
     read_to_end,
     scored_ids,
+    scored_past_commits,
     scorer,
+    source_positions,
     stop,
     supervisorctl,
 )
@@ -80,18 +83,22 @@ def test_a_scorer_started_before_the_broker_waits_for_it(topics, model):
         assert producer.wait(timeout=240) == 0, producer.stderr.read().decode()[-2000:]
         ids = scored_ids(topics, n)
         report("scorer_before_broker", produced=n, lost=n - len(set(ids)), scorer_alive=proc.poll() is None)
-        assert len(set(ids)) == n and proc.poll() is None
+        assert len(set(ids)) == n and proc.poll() is None, (LOGS / f"scorer-{port}.log").read_text()[-3000:]
     finally:
         stop(proc)
 
 
-def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
+def test_sigkill_scorer_three_times_loses_nothing_and_rescores_only_the_uncommitted(topics, model):
+    """At-least-once across three SIGKILLs: every transaction is scored, and a transaction is scored
+    twice only if a killed scorer had scored it past the offsets committed at its death. (Commits
+    are asynchronous: how far past depends on the machine's speed, not on the batch size alone.)"""
     n, batch = 20000, 200
     producer = produce(topics, n, 18202)
     assert producer.wait(timeout=180) == 0
+    source = source_positions(topics["transactions"], n)
     group = f"g-{topics['scores']}"
-    kills = []
-    for port in (18203, 18204, 18205):  # kill it mid-batch three times, then let it finish
+    uncommitted = set()  # what the killed scorers had scored past their commits
+    for port in (18203, 18204, 18205):  # kill it mid-stream three times, then let it finish
         proc = scorer(topics, model, port, group, max_poll_records=batch)
         deadline = time.monotonic() + 60
         start = max(metric(port, "fraudstream_scorer_transactions_total"), 0)
@@ -99,14 +106,16 @@ def test_sigkill_scorer_duplicates_bounded_by_one_batch(topics, model):
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        kills.append(port)
+        uncommitted |= scored_past_commits(topics["scores"], group, source)
     last = scorer(topics, model, 18206, group, max_poll_records=batch)
     try:
         ids = scored_ids(topics, n)
+        again = {tx for tx, count in Counter(ids).items() if count > 1}
         lost, dup = n - len(set(ids)), len(ids) - len(set(ids))
-        report("sigkill_scorer", produced=n, kills=len(kills), lost=lost, duplicated=dup, batch=batch)
+        report("sigkill_scorer", produced=n, kills=3, lost=lost, duplicated=dup, batch=batch,
+               scored_past_commits_at_kills=len(uncommitted))
         assert lost == 0
-        assert dup <= len(kills) * batch, "each SIGKILL may re-score at most the one uncommitted batch"
+        assert again <= uncommitted, f"{len(again - uncommitted)} transactions behind the committed offsets scored again"
     finally:
         stop(last)
 

@@ -120,10 +120,9 @@ class Source:
             self.seek(tp, self.start_offset(tp))
 
     def partitions_for_topic(self, topic: str) -> set[int]:
-        metadata = self.consumer.list_topics(topic, timeout=TIMEOUT).topics[topic]
-        if metadata.error is not None and metadata.error.code() != KafkaError.NO_ERROR:
-            return set()
-        return set(metadata.partitions)
+        """Empty when the topic does not exist; raises while Kafka cannot say (topic_metadata)."""
+        metadata = topic_metadata(self.consumer, topic)
+        return set(metadata.partitions) if metadata else set()
 
     def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset, None when it has none; raises when Kafka could not say
@@ -207,6 +206,15 @@ class EndOffsets:
 # librdkafka's codes for "no broker answered (yet)": a broker that starts after us, or restarts.
 UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
                KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION}
+# A broker's "not ready yet" answers: Kafka's RetriableException family. librdkafka marks them
+# retriable() on some calls only (get_watermark_offsets raised NOT_LEADER_FOR_PARTITION unmarked
+# while a restarted broker was taking its partitions back). UNKNOWN_TOPIC_OR_PART is left out:
+# a missing topic is reported, not waited for.
+NOT_READY = {KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.FENCED_LEADER_EPOCH,
+             KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.OFFSET_NOT_AVAILABLE, KafkaError.PREFERRED_LEADER_NOT_AVAILABLE,
+             KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+             KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND, KafkaError.KAFKA_STORAGE_ERROR,
+             KafkaError.NOT_CONTROLLER, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.THROTTLING_QUOTA_EXCEEDED}
 
 
 def transient(exc: Exception) -> bool:
@@ -214,7 +222,20 @@ def transient(exc: Exception) -> bool:
     if isinstance(exc, TimeoutError):
         return True
     err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and (err.code() in UNREACHABLE or err.retriable())
+    return isinstance(err, KafkaError) and (err.code() in UNREACHABLE | NOT_READY or err.retriable())
+
+
+def topic_metadata(client, topic: str):
+    """A topic's metadata from a Consumer or Producer, None when the topic does not exist; raises
+    (transient) while its leader is not elected yet, which would otherwise read as "no partitions"."""
+    found = client.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
+    if found is None or found.error is None or found.error.code() == KafkaError.NO_ERROR:
+        return found
+    if found.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+        return None
+    if found.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+        raise SystemExit(f"not allowed to describe topic {topic!r}: grant this user Describe on it (kafka-acls)")
+    raise KafkaException(found.error)
 
 
 def patiently(call: Callable, what: str, on_wait: Callable[[str], None] = lambda _: None,

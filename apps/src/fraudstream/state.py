@@ -32,7 +32,7 @@ from .config import KAFKA_TIMEOUT_MS, KafkaConfig
 from .features import DAY, WINDOWS, History
 from .schema import EPOCH
 from .sink import librdkafka_options
-from .source import close_within, patiently
+from .source import close_within, patiently, topic_metadata
 
 log = logging.getLogger("fraudstream.state")
 INVALID = Counter("fraudstream_scorer_changelog_invalid", "Changelog records skipped: not written by a scorer")
@@ -119,8 +119,8 @@ class Replica:
             # A quiet changelog is fetched ten times a second, not once per record: the state it
             # carries is needed a label delay (7 days of event time) later.
             "fetch.min.bytes": 64 << 10, "fetch.wait.max.ms": 100, "error_cb": lambda err: log.warning("kafka: %s", err)})
-        found = patiently(lambda: self._metadata(topic), f"metadata of {topic}", on_wait)
-        if found is None or found.error is not None or not found.partitions:
+        found = patiently(lambda: topic_metadata(self.consumer, topic), f"metadata of {topic}", on_wait)
+        if found is None or not found.partitions:
             raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
                              "the transactions topic (fraud_workloads_topics), or set --changelog '' for one "
                              "in-memory scorer")
@@ -133,12 +133,6 @@ class Replica:
         self.next: dict[int, int] = {}  # next changelog offset to read, per partition
         self.applied = 0
         self._evicted = -math.inf
-
-    def _metadata(self, topic: str):
-        found = self.consumer.list_topics(topic, timeout=TIMEOUT).topics.get(topic)
-        if found is not None and found.error is not None and found.error.retriable():
-            raise KafkaException(found.error)  # a leader not elected yet: ask again
-        return found
 
     # -- reading ------------------------------------------------------------------------------
     def ends(self) -> dict[int, int]:
