@@ -99,6 +99,9 @@ class ScorerConfig:
     precision_window: int = 5000  # labelled transactions in the online precision/recall window
     # Longest wait for the other partitions' state before scoring anyway (counted as incomplete).
     state_wait_seconds: float = 60.0
+    # Start-up waits this long for a broker that cannot answer (down, restarting, hung), unready
+    # and saying why, then exits for its supervisor to restart it.
+    startup_patience_seconds: float = 300.0
     metrics_port: int = 8001
     metrics_host: str = "127.0.0.1"
 

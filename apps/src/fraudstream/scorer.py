@@ -109,12 +109,15 @@ class Scorer:
         if not 1 <= cfg.max_poll_records <= MAX_POLL_RECORDS:
             raise SystemExit(f"--max-poll-records (FRAUDSTREAM_MAX_POLL_RECORDS) must be in [1, {MAX_POLL_RECORDS}], "
                              f"got {cfg.max_poll_records}")
+        if not cfg.startup_patience_seconds >= 0:
+            raise SystemExit("--startup-patience-seconds (FRAUDSTREAM_STARTUP_PATIENCE_SECONDS) must be 0 or more, "
+                             f"got {cfg.startup_patience_seconds}")
         self.topics, self.cfg, self.artifact = topics, cfg, artifact
         self.health = health or Health()
         self.history = History(cfg.label_delay_days)
         self.customers: dict[int, Customers] = {}  # per owned transactions partition
         self.ledger = Ledger()
-        self.replica = Replica(kafka, topics.changelog, self.history, self._waiting) if topics.changelog else None
+        self.replica = Replica(kafka, topics.changelog, self.history, self._patiently) if topics.changelog else None
         # Range assignment gives a member the same partition numbers of both topics: a card's
         # labels reach the scorer that scored its transactions (online precision).
         self.consumer = Source(kafka, group_id=cfg.group_id, client_id=f"{cfg.group_id}-scorer",
@@ -136,13 +139,14 @@ class Scorer:
             self._check_partitions()
         MODEL.labels(artifact.version, f"{artifact.threshold:.6f}").set(1)
 
-    def _waiting(self, reason: str) -> None:
-        """Start-up waits for a broker that cannot answer yet (source.patiently): not ready, and why."""
-        self.health.set_ready(False, reason)
+    def _patiently(self, call, what: str):
+        """A start-up call, tried again while Kafka cannot answer it (source.patiently): not ready
+        meanwhile, and why; the scorer exits after startup_patience_seconds."""
+        return patiently(call, what, lambda reason: self.health.set_ready(False, reason),
+                         self.cfg.startup_patience_seconds)
 
     def _check_partitions(self) -> None:
-        counts = {t: len(patiently(lambda t=t: self.consumer.partitions_for_topic(t), f"metadata of {t}",
-                                   self._waiting) or ())
+        counts = {t: len(self._patiently(lambda t=t: self.consumer.partitions_for_topic(t), f"metadata of {t}"))
                   for t in (self.topics.transactions, self.topics.labels)}
         for topic, n in counts.items():
             if n == 0:
@@ -155,7 +159,7 @@ class Scorer:
     # -- state ----------------------------------------------------------------------------------
     def restore_replica(self) -> None:
         self.health.set_ready(False, "restoring the shared state from the changelog")
-        events, seconds = patiently(self.replica.restore, "restoring the changelog", self._waiting)
+        events, seconds = self._patiently(self.replica.restore, "restoring the changelog")
         RESTORE_SECONDS.labels("history").set(seconds)
         RESTORED.labels("history").inc(events)
         log.info("history restored: %d events in %.2fs", events, seconds)

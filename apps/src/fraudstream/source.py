@@ -241,14 +241,17 @@ def topic_metadata(client, topic: str):
 def patiently(call: Callable, what: str, on_wait: Callable[[str], None] = lambda _: None,
               patience: float = 300, sleep: Callable[[float], None] = time.sleep):
     """call(), tried again while Kafka cannot answer it, logged and reported to on_wait(reason)
-    meanwhile; anything else, or still no answer after `patience` seconds, is raised."""
+    meanwhile; anything else is raised, and no answer after `patience` seconds exits (SystemExit)."""
     deadline, delay = time.monotonic() + patience, 1.0
     while True:
         try:
             return call()
         except (KafkaException, TimeoutError) as exc:
-            if not transient(exc) or time.monotonic() + delay > deadline:
+            if not transient(exc):
                 raise
+            if time.monotonic() + delay > deadline:
+                raise SystemExit(f"gave up after {patience:.0f} s waiting for Kafka ({what}): {exc}; check that "
+                                 "the brokers are up and --bootstrap-servers names them") from exc
             reason = f"waiting for Kafka ({what}): {exc}"
             on_wait(reason)
             log.warning("%s; trying again in %.0f s", reason, delay)

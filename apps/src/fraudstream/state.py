@@ -82,14 +82,14 @@ def unseen(events: np.ndarray, done: int) -> np.ndarray:
     return events
 
 
-def check_retention(kafka: KafkaConfig, topic: str, on_wait=lambda _: None) -> None:
+def check_retention(kafka: KafkaConfig, topic: str, patient=patiently) -> None:
     """Event-time records under an age limit would be deleted at once (simulated time is 2018)."""
     admin = AdminClient(librdkafka_options(kafka))
     resource = ConfigResource(ResourceType.TOPIC, topic)
     try:
-        entries = patiently(
+        entries = patient(
             lambda: admin.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT),
-            f"configuration of {topic}", on_wait)
+            f"configuration of {topic}")
     except KafkaException as exc:
         if exc.args[0].code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
             raise SystemExit(f"user {kafka.sasl_username or 'ANONYMOUS'} may not read the configuration of the "
@@ -109,7 +109,8 @@ class Replica:
     Reads with librdkafka, assigned partitions and no group (nothing is committed).
     """
 
-    def __init__(self, kafka: KafkaConfig, topic: str, history: History, on_wait=lambda _: None):
+    def __init__(self, kafka: KafkaConfig, topic: str, history: History, patient=patiently):
+        """patient(call, what): how start-up calls wait for Kafka (source.patiently)."""
         self.history, self.topic = history, topic
         self.keep = history.delay + (WINDOWS[-1] + 1) * DAY  # event time a restore must cover
         self.consumer = Consumer(librdkafka_options(kafka) | {
@@ -119,12 +120,12 @@ class Replica:
             # A quiet changelog is fetched ten times a second, not once per record: the state it
             # carries is needed a label delay (7 days of event time) later.
             "fetch.min.bytes": 64 << 10, "fetch.wait.max.ms": 100, "error_cb": lambda err: log.warning("kafka: %s", err)})
-        found = patiently(lambda: topic_metadata(self.consumer, topic), f"metadata of {topic}", on_wait)
+        found = patient(lambda: topic_metadata(self.consumer, topic), f"metadata of {topic}")
         if found is None or not found.partitions:
             raise SystemExit(f"changelog topic {topic!r} does not exist: create it with as many partitions as "
                              "the transactions topic (fraud_workloads_topics), or set --changelog '' for one "
                              "in-memory scorer")
-        check_retention(kafka, topic, on_wait)
+        check_retention(kafka, topic, patient)
         self.partitions = sorted(found.partitions)
         keys = [(kind, p) for kind in (TX, LABEL) for p in self.partitions]
         self.done = dict.fromkeys(keys, -1)  # highest source offset applied
