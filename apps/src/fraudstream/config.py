@@ -75,6 +75,8 @@ class ProducerConfig:
     start_day: int = 0
     resume: int = 1  # 1: continue after the newest transaction already in the topic (restarts, redeploys)
     max_messages: int = 0  # 0 = endless
+    # With resume: how long to wait for a broker that cannot say where to resume, then exit.
+    startup_patience_seconds: float = 300.0
     metrics_port: int = 8000
     metrics_host: str = "127.0.0.1"
 

@@ -151,15 +151,16 @@ def read_tails(kafka: KafkaConfig, topics: Topics) -> tuple[Tail, Tail]:
 
 def read_tails_patiently(kafka: KafkaConfig, topics: Topics, health: Health, stopping, patience: float = 300):
     """read_tails, tried again while Kafka cannot answer (a broker restart as the producer starts
-    must not kill it); not ready meanwhile. Raises after `patience` seconds, or returns None once
-    `stopping()`."""
+    must not kill it); not ready meanwhile. Exits (SystemExit) after `patience` seconds, or
+    returns None once `stopping()`."""
     deadline = time.monotonic() + patience
     while not stopping():
         try:
             return read_tails(kafka, topics)
         except (KafkaError, TimeoutError) as exc:
             if time.monotonic() > deadline:
-                raise
+                raise SystemExit(f"gave up after {patience:.0f} s waiting for Kafka (reading where to resume): "
+                                 f"{exc!r}; check that the brokers are up and --bootstrap-servers names them") from exc
             health.set_ready(False, f"reading where to resume: {exc!r}")
             log.warning("reading where to resume failed (%r); trying again in 2 s", exc)
             time.sleep(2)
@@ -290,7 +291,7 @@ def run(kafka: KafkaConfig, topics: Topics, cfg: ProducerConfig) -> int:
     start_day = cfg.start_day
     plan = None
     if cfg.resume:
-        tails = read_tails_patiently(kafka, topics, health, lambda: bool(stop))
+        tails = read_tails_patiently(kafka, topics, health, lambda: bool(stop), cfg.startup_patience_seconds)
         if tails is None:
             sink.close(timeout=5)
             return 0
